@@ -1,0 +1,261 @@
+package etcd
+
+// The tests run a real etcd cluster made of the `etcd` binary from Debian's
+// etcd-server package (installed by .ci/run), not the embeddable
+// go.etcd.io/etcd/server/v3/embed. Why:
+//   - A separate process can be killed with SIGKILL and restarted from its data
+//     directory, which is what the node-loss test must do; an embedded server
+//     can only be closed politely, inside our own process.
+//   - The embed package pulls the whole server (raft, bbolt, gRPC gateway,
+//     OpenTelemetry, ...) into this module's test build; compiling that with
+//     -race costs minutes on CI's two cores, every run.
+//   - It exercises the client against a server version other than its own
+//     (Debian ships 3.4), as users who run a distribution's etcd will.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// member is one etcd process of a test cluster.
+type member struct {
+	name       string
+	clientURL  string
+	peerURL    string
+	args       []string
+	log        *syncBuffer
+	mu         sync.Mutex
+	cmd        *exec.Cmd
+	waitResult chan error
+}
+
+// cluster is a test etcd cluster on loopback ports.
+type cluster struct {
+	t       testing.TB
+	members []*member
+}
+
+// etcdBinary returns the path of the etcd binary, or fails or skips the test
+// if there is none.
+func etcdBinary(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{"etcd", "/usr/bin/etcd", "/usr/local/bin/etcd"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("etcd binary not found: install Debian's etcd-server package (.ci/run does)")
+	}
+	t.Skip("etcd binary not found: install Debian's etcd-server package (apt-get install etcd-server) to run the etcd tests")
+	return ""
+}
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		ls = append(ls, l)
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
+// startCluster starts an n-member etcd cluster and waits until it serves
+// requests. It is stopped in t.Cleanup.
+func startCluster(t testing.TB, n int) *cluster {
+	t.Helper()
+	bin := etcdBinary(t)
+	dir := t.TempDir()
+	ports := freePorts(t, 2*n)
+	c := &cluster{t: t}
+	var initial []string
+	for i := range n {
+		m := &member{
+			name:      fmt.Sprintf("m%d", i),
+			clientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			peerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+			log:       &syncBuffer{},
+		}
+		c.members = append(c.members, m)
+		initial = append(initial, m.name+"="+m.peerURL)
+	}
+	for _, m := range c.members {
+		m.args = []string{bin,
+			"--name", m.name,
+			"--data-dir", filepath.Join(dir, m.name),
+			"--listen-client-urls", m.clientURL,
+			"--advertise-client-urls", m.clientURL,
+			"--listen-peer-urls", m.peerURL,
+			"--initial-advertise-peer-urls", m.peerURL,
+			"--initial-cluster", strings.Join(initial, ","),
+			"--initial-cluster-state", "new",
+			"--initial-cluster-token", "voldfs-test",
+			"--logger", "zap",
+			"--log-outputs", "stderr",
+			"--log-level", "warn",
+		}
+		c.start(m)
+	}
+	t.Cleanup(func() {
+		for _, m := range c.members {
+			c.kill(m)
+		}
+		if t.Failed() {
+			for _, m := range c.members {
+				t.Logf("etcd member %s log (tail):\n%s", m.name, m.log.tail(4000))
+			}
+		}
+	})
+	c.waitHealthy(30 * time.Second)
+	return c
+}
+
+// start starts (or restarts, from its data directory) member m.
+func (c *cluster) start(m *member) {
+	c.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cmd := exec.Command(m.args[0], m.args[1:]...)
+	cmd.Stdout = m.log
+	cmd.Stderr = m.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		c.t.Fatalf("start etcd member %s: %v", m.name, err)
+	}
+	m.cmd = cmd
+	m.waitResult = make(chan error, 1)
+	go func() { m.waitResult <- cmd.Wait() }()
+}
+
+// kill stops member m with SIGKILL (a crash, not a clean shutdown) and waits
+// for the process to be gone.
+func (c *cluster) kill(m *member) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	m.cmd.Process.Kill()
+	<-m.waitResult
+	m.cmd = nil
+}
+
+// endpoints returns the client URLs of all members.
+func (c *cluster) endpoints() []string {
+	var eps []string
+	for _, m := range c.members {
+		eps = append(eps, m.clientURL)
+	}
+	return eps
+}
+
+// config returns a client configuration for the whole cluster.
+func (c *cluster) config() clientv3.Config {
+	return clientv3.Config{
+		Endpoints:   c.endpoints(),
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	}
+}
+
+// waitHealthy waits until every running member answers a linearizable read.
+func (c *cluster) waitHealthy(timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for _, m := range c.members {
+		m.mu.Lock()
+		running := m.cmd != nil
+		m.mu.Unlock()
+		if !running {
+			continue
+		}
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.clientURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			c.t.Fatalf("etcd client for %s: %v", m.name, err)
+		}
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err = cli.Get(ctx, "health")
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				cli.Close()
+				c.t.Fatalf("etcd member %s not healthy after %v: %v\n%s", m.name, timeout, err, m.log.tail(4000))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		cli.Close()
+	}
+}
+
+// leader returns the member that is the raft leader.
+func (c *cluster) leader() *member {
+	c.t.Helper()
+	cli, err := clientv3.New(c.config())
+	if err != nil {
+		c.t.Fatalf("etcd client: %v", err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, m := range c.members {
+		st, err := cli.Status(ctx, m.clientURL)
+		if err != nil {
+			continue
+		}
+		if st.Leader == st.Header.MemberId {
+			return m
+		}
+	}
+	c.t.Fatal("no etcd leader found")
+	return nil
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) tail(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.buf.String()
+	if len(s) > n {
+		s = s[len(s)-n:]
+	}
+	return s
+}
