@@ -14,7 +14,8 @@ import (
 )
 
 // newStoreFunc returns a constructor of stores on cluster c, each under its
-// own prefix, so stores of one test never see each other's keys.
+// own prefix, so stores of one test never see each other's keys. Whoever
+// calls it closes the store (the conformance suite does).
 func newStoreFunc(c *cluster) func(t *testing.T) backend.Store {
 	var n atomic.Int64
 	return func(t *testing.T) backend.Store {
@@ -22,7 +23,6 @@ func newStoreFunc(c *cluster) func(t *testing.T) backend.Store {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { s.Close() })
 		return s
 	}
 }
@@ -37,6 +37,7 @@ func TestEtcdSpecifics(t *testing.T) {
 
 	t.Run("LimitFitsCluster", func(t *testing.T) {
 		s := newStore(t).(*Store)
+		defer s.Close()
 		key := strings.Repeat("k", backend.MaxKeyLen)
 		big := bytes.Repeat([]byte{0xa5}, s.MaxValueSize())
 		v1, err := s.CAS(ctx, key, backend.NoVersion, big)
@@ -72,6 +73,7 @@ func TestEtcdSpecifics(t *testing.T) {
 
 	t.Run("VersionsAreRevisions", func(t *testing.T) {
 		s := newStore(t).(*Store)
+		defer s.Close()
 		v1, err := s.CAS(ctx, "a", backend.NoVersion, []byte("1"))
 		if err != nil {
 			t.Fatal(err)
@@ -100,6 +102,7 @@ func TestEtcdSpecifics(t *testing.T) {
 
 	t.Run("Paging", func(t *testing.T) {
 		s := newStore(t).(*Store)
+		defer s.Close()
 		const n = listPageSize + batchSize + 7
 		var g errgroup.Group
 		g.SetLimit(16)
