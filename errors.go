@@ -16,6 +16,9 @@ var (
 	ErrNotFormatted = errors.New("voldfs: no filesystem in store")
 	// ErrFormatVersion: the filesystem was written by an unknown format version.
 	ErrFormatVersion = errors.New("voldfs: unknown format version")
+	// ErrWrongStore: the blocks store given to Open is not the one the
+	// filesystem was formatted with.
+	ErrWrongStore = errors.New("voldfs: wrong store pairing")
 	// ErrStale: an inode vanished while a handle still referred to it.
 	ErrStale = errors.New("voldfs: stale file handle")
 )

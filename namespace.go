@@ -1,0 +1,446 @@
+package voldfs
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"syscall"
+	"time"
+
+	"github.com/voldfs/voldfs/backend"
+)
+
+// Namespace operations on (directory inode, name) pairs. The path API
+// (fs.go) resolves paths to these; a FUSE server calls them directly through
+// the exported inode-level methods (inodeapi.go).
+
+func now() int64 { return time.Now().UnixNano() }
+
+// newInode creates a fresh inode with a create-only CAS, drawing another
+// number on the (astronomically rare) collision.
+func (c *core) newInode(ctx context.Context, mode uint32, parent uint64, content []byte) (*inode, backend.Version, error) {
+	t := now()
+	n := &inode{mode: mode, uid: c.uid, gid: c.gid, nlink: 1, atime: t, mtime: t, ctime: t, btime: t}
+	if mode&sIFMT == sIFDIR {
+		n.parent = parent
+	}
+	if mode&sIFMT == sIFLNK {
+		n.inline = content
+		n.size = uint64(len(content))
+	}
+	for {
+		n.ino = newIno()
+		n.gen = uint64(t)
+		c.stats.inodeCAS.Add(1)
+		ver, err := c.inodes.CAS(ctx, c.inodeKey(n.ino), backend.NoVersion, encodeInode(n))
+		if errors.Is(err, backend.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		c.putInode(n, ver)
+		return n, ver, nil
+	}
+}
+
+// checkParent fails if d cannot take new entries.
+func checkParent(d *inode) error {
+	if !d.isDir() {
+		return syscall.ENOTDIR
+	}
+	if d.dead() {
+		return syscall.ENOENT
+	}
+	return nil
+}
+
+// liveEntry reports whether e names an inode that exists and is not a
+// removed directory: an entry left dangling by a crashed client is not live
+// and may be replaced.
+func (c *core) liveEntry(ctx context.Context, e dirEntry) (bool, error) {
+	ci, err := c.getInode(ctx, e.ino, 0)
+	if errors.Is(err, syscall.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !(ci.n.isDir() && ci.n.dead()), nil
+}
+
+// addEntry links child into directory dir under name. An existing live entry
+// is EEXIST.
+func (c *core) addEntry(ctx context.Context, dir uint64, name string, child *inode) error {
+	_, err := c.update(ctx, dir, func(t *tx, d *inode) error {
+		if err := checkParent(d); err != nil {
+			return err
+		}
+		e := dirEntry{name: name, ino: child.ino, typ: child.dirType()}
+		root, old, found, w, fr, err := dirInsert(ctx, dirNodes{c}, d.inline, e, false)
+		if err != nil {
+			return err
+		}
+		t.add(w, fr)
+		if found {
+			live, err := c.liveEntry(ctx, old)
+			if err != nil {
+				return err
+			}
+			if live {
+				return syscall.EEXIST
+			}
+			if root, _, _, w, fr, err = dirInsert(ctx, dirNodes{c}, d.inline, e, true); err != nil {
+				return err
+			}
+			t.add(w, fr)
+			if old.typ == typeDir && d.subdir > 0 {
+				d.subdir--
+			}
+		}
+		d.inline = root
+		d.size = dirCount(root)
+		if child.isDir() {
+			d.subdir++
+		}
+		d.mtime, d.ctime = now(), now()
+		return nil
+	})
+	return err
+}
+
+// create makes a new inode of the given mode and links it into dir. It
+// returns EEXIST if name exists.
+func (c *core) create(ctx context.Context, dir uint64, name string, mode uint32, content []byte) (*inode, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	n, ver, err := c.newInode(ctx, mode, dir, content)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.addEntry(ctx, dir, name, n); err != nil {
+		c.dropInode(n.ino)
+		_ = c.inodes.Delete(context.WithoutCancel(ctx), c.inodeKey(n.ino), ver)
+		return nil, err
+	}
+	return n, nil
+}
+
+// removeEntry drops name from dir if it names want (want == 0: whatever it
+// names, subject to check) and returns the removed entry.
+func (c *core) removeEntry(ctx context.Context, dir uint64, name string, want uint64, check func(e dirEntry) error) (dirEntry, error) {
+	var removed dirEntry
+	_, err := c.update(ctx, dir, func(t *tx, d *inode) error {
+		if !d.isDir() {
+			return syscall.ENOTDIR
+		}
+		e, found, err := dirLookup(ctx, dirNodes{c}, d.inline, name)
+		if err != nil {
+			return err
+		}
+		if !found || want != 0 && e.ino != want {
+			return syscall.ENOENT
+		}
+		if check != nil {
+			if err := check(e); err != nil {
+				return err
+			}
+		}
+		root, old, _, w, fr, err := dirRemove(ctx, dirNodes{c}, d.inline, name)
+		if err != nil {
+			return err
+		}
+		t.add(w, fr)
+		d.inline = root
+		d.size = dirCount(root)
+		if old.typ == typeDir && d.subdir > 0 {
+			d.subdir--
+		}
+		d.mtime, d.ctime = now(), now()
+		removed = old
+		return nil
+	})
+	return removed, err
+}
+
+// unlink removes a non-directory entry and drops its link.
+func (c *core) unlink(ctx context.Context, dir uint64, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	e, err := c.removeEntry(ctx, dir, name, 0, func(e dirEntry) error {
+		if e.typ == typeDir {
+			return syscall.EISDIR
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.dropLink(ctx, e.ino)
+}
+
+// dropLink decrements an inode's link count and frees it at zero, unless
+// it is open in this process (then the last Close frees it). A crash
+// between removing an entry and this leaves nlink too high: space leaks until
+// fsck, nothing is lost.
+func (c *core) dropLink(ctx context.Context, ino uint64) error {
+	n, err := c.update(ctx, ino, func(t *tx, n *inode) error {
+		if n.nlink == 0 {
+			return errNoChange
+		}
+		n.nlink--
+		n.ctime = now()
+		return nil
+	})
+	if errors.Is(err, syscall.ENOENT) {
+		return nil // already gone: a dangling entry was removed
+	}
+	if err != nil || n.nlink > 0 {
+		return err
+	}
+	c.omu.Lock()
+	if o := c.open[ino]; o != nil {
+		o.orphaned = true
+		c.omu.Unlock()
+		return nil
+	}
+	c.omu.Unlock()
+	return c.destroy(ctx, ino)
+}
+
+// destroy deletes an unlinked inode and every block of its tree.
+func (c *core) destroy(ctx context.Context, ino uint64) error {
+	ctx = context.WithoutCancel(ctx)
+	ci, err := c.getInode(ctx, ino, -1)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return nil
+		}
+		return err
+	}
+	n := ci.n
+	if !n.dead() {
+		return nil // linked again meanwhile
+	}
+	var refs []blockRef
+	var werr error
+	if n.isDir() {
+		werr = dirRefs(ctx, dirNodes{c}, n.inline, func(r blockRef) error { refs = append(refs, r); return nil })
+	} else {
+		werr = c.treeRefs(ctx, n, func(r blockRef, _ byte) error { refs = append(refs, r); return nil })
+	}
+	err = c.inodes.Delete(ctx, c.inodeKey(ino), ci.ver)
+	if errors.Is(err, backend.ErrConflict) {
+		// Someone changed it since: look again with the latest version.
+		c.dropInode(ino)
+		if ci, err = c.getInode(ctx, ino, 0); err != nil || !ci.n.dead() {
+			return nil
+		}
+		return c.destroy(ctx, ino)
+	}
+	c.dropInode(ino)
+	if err != nil && !errors.Is(err, backend.ErrNotFound) {
+		return err
+	}
+	if werr == nil {
+		c.freeBlocks(ctx, refs)
+	}
+	return nil
+}
+
+// rmdir removes an empty directory: it first marks the directory dead (so
+// no entry can be added to it any more), then drops its entry.
+func (c *core) rmdir(ctx context.Context, dir uint64, name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	ci, err := c.getInode(ctx, dir, 0)
+	if err != nil {
+		return err
+	}
+	e, child, err := c.lookup(ctx, ci.n, name)
+	if err != nil {
+		return err
+	}
+	if !child.isDir() {
+		return syscall.ENOTDIR
+	}
+	if err := c.markDead(ctx, e.ino); err != nil {
+		return err
+	}
+	if _, err := c.removeEntry(ctx, dir, name, e.ino, nil); err != nil {
+		c.revive(ctx, e.ino)
+		return err
+	}
+	return c.destroy(ctx, e.ino)
+}
+
+// markDead marks an empty directory removed; ENOTEMPTY if it has entries.
+func (c *core) markDead(ctx context.Context, ino uint64) error {
+	_, err := c.update(ctx, ino, func(t *tx, n *inode) error {
+		switch {
+		case !n.isDir():
+			return syscall.ENOTDIR
+		case n.dead():
+			return syscall.ENOENT
+		case !dirIsEmpty(n.inline):
+			return syscall.ENOTEMPTY
+		}
+		n.flags |= flagDead
+		n.nlink = 0
+		n.ctime = now()
+		return nil
+	})
+	return err
+}
+
+// revive undoes markDead after the entry removal failed.
+func (c *core) revive(ctx context.Context, ino uint64) {
+	_, _ = c.update(context.WithoutCancel(ctx), ino, func(t *tx, n *inode) error {
+		n.flags &^= flagDead
+		n.nlink = 1
+		return nil
+	})
+}
+
+// link adds a new name for a non-directory inode.
+func (c *core) link(ctx context.Context, ino, dir uint64, name string) (*inode, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	n, err := c.update(ctx, ino, func(t *tx, n *inode) error {
+		if n.isDir() {
+			return syscall.EPERM
+		}
+		if n.nlink == 0 {
+			return syscall.ENOENT
+		}
+		n.nlink++
+		n.ctime = now()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.addEntry(ctx, dir, name, n); err != nil {
+		_ = c.dropLink(ctx, ino)
+		return nil, err
+	}
+	return n, nil
+}
+
+// SetAttr lists attribute changes for FS.SetAttr; nil fields are unchanged.
+type SetAttr struct {
+	Mode  *fs.FileMode // permission bits (and setuid, setgid, sticky)
+	Uid   *uint32
+	Gid   *uint32
+	Size  *int64
+	Atime *time.Time
+	Mtime *time.Time
+}
+
+// setattr applies a to inode ino in one CAS.
+func (c *core) setattr(ctx context.Context, ino uint64, a *SetAttr) (*inode, error) {
+	if a.Size != nil && *a.Size < 0 {
+		return nil, syscall.EINVAL
+	}
+	return c.update(ctx, ino, func(t *tx, n *inode) error {
+		ts := now()
+		if a.Mode != nil {
+			n.mode = n.mode&sIFMT | permBits(*a.Mode)
+		}
+		if a.Uid != nil {
+			n.uid = *a.Uid
+		}
+		if a.Gid != nil {
+			n.gid = *a.Gid
+		}
+		if a.Atime != nil {
+			n.atime = a.Atime.UnixNano()
+		}
+		if a.Mtime != nil {
+			n.mtime = a.Mtime.UnixNano()
+		}
+		if a.Size != nil {
+			if n.isDir() {
+				return syscall.EISDIR
+			}
+			if !n.isReg() {
+				return syscall.EINVAL
+			}
+			if uint64(*a.Size) != n.size {
+				if err := c.resize(ctx, t, n, uint64(*a.Size)); err != nil {
+					return err
+				}
+				if a.Mtime == nil {
+					n.mtime = ts
+				}
+			}
+		}
+		n.ctime = ts
+		return nil
+	})
+}
+
+// resize sets a regular file's size within a commit: blocks past the end
+// are freed, a partial last block is cut so that later growth reads zeros.
+func (c *core) resize(ctx context.Context, t *tx, n *inode, size uint64) error {
+	if size > maxFileSize {
+		return syscall.EFBIG
+	}
+	bs := uint64(c.blockSize)
+	if n.root.isZero() && n.height == 0 {
+		if size <= inlineMax {
+			if size < uint64(len(n.inline)) {
+				n.inline = append([]byte(nil), n.inline[:size]...)
+			}
+			n.size = size
+			return nil
+		}
+		// Growing past the inline limit: the inline bytes become block 0.
+		if len(n.inline) > 0 {
+			ref, err := c.putBlock(ctx, recData, n.inline)
+			if err != nil {
+				return err
+			}
+			t.written = append(t.written, ref)
+			n.root = ref
+		}
+		n.inline = nil
+	}
+	var ups []blockUpdate
+	nb := (size + bs - 1) / bs
+	if size < n.size && size%bs != 0 {
+		idx := size / bs
+		ref, err := c.treeLookup(ctx, n, idx)
+		if err != nil {
+			return err
+		}
+		if !ref.isZero() {
+			data, err := c.getBlock(ctx, recData, ref)
+			if err != nil {
+				return err
+			}
+			if cut := size % bs; uint64(len(data)) > cut {
+				nr, err := c.putBlock(ctx, recData, data[:cut])
+				if err != nil {
+					return err
+				}
+				t.written = append(t.written, nr)
+				ups = append(ups, blockUpdate{idx, nr})
+			}
+		}
+	}
+	root, h, w, fr, err := c.treeUpdate(ctx, n, ups, nb)
+	if err != nil {
+		return err
+	}
+	t.add(w, fr)
+	n.root, n.height, n.size = root, h, size
+	return nil
+}
+
+// maxFileSize is the largest file size: offsets are int64.
+const maxFileSize = 1<<63 - 1

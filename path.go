@@ -1,0 +1,152 @@
+package voldfs
+
+import (
+	"context"
+	"io/fs"
+	"strings"
+	"syscall"
+	"unicode/utf8"
+)
+
+// maxSymlinkHops bounds symlink expansion in one path walk (Linux's 40).
+const maxSymlinkHops = 40
+
+// checkPath validates a path argument: an io/fs path (unrooted, slash
+// separated, no "." or ".." elements except "." alone, valid UTF-8) whose
+// elements are at most 255 bytes and hold no NUL.
+func checkPath(op, name string) error {
+	if !fs.ValidPath(name) || !utf8.ValidString(name) || strings.IndexByte(name, 0) >= 0 {
+		return &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	for _, el := range strings.Split(name, "/") {
+		if len(el) > maxName {
+			return &fs.PathError{Op: op, Path: name, Err: syscall.ENAMETOOLONG}
+		}
+	}
+	return nil
+}
+
+// checkName validates one directory entry name for the inode-level API,
+// which takes names as the kernel passes them: any bytes but "/" and NUL,
+// not "." or "..", 1 to 255 bytes.
+func checkName(name string) error {
+	switch {
+	case len(name) > maxName:
+		return syscall.ENAMETOOLONG
+	case name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00"):
+		return syscall.EINVAL
+	}
+	return nil
+}
+
+// split returns the parent path and final element of a valid path other
+// than ".".
+func split(name string) (dir, base string) {
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 {
+		return ".", name
+	}
+	return name[:i], name[i+1:]
+}
+
+// lookup finds name in directory dir, whose inode is n. A missing entry, or
+// one naming a vanished or removed inode (left by a crash), is ENOENT.
+func (c *core) lookup(ctx context.Context, n *inode, name string) (dirEntry, *inode, error) {
+	if !n.isDir() {
+		return dirEntry{}, nil, syscall.ENOTDIR
+	}
+	e, found, err := dirLookup(ctx, dirNodes{c}, n.inline, name)
+	if err != nil {
+		return dirEntry{}, nil, err
+	}
+	if !found {
+		return dirEntry{}, nil, syscall.ENOENT
+	}
+	ci, err := c.getInode(ctx, e.ino, c.attrTTL)
+	if err != nil {
+		return dirEntry{}, nil, err
+	}
+	if ci.n.isDir() && ci.n.dead() {
+		return dirEntry{}, nil, syscall.ENOENT
+	}
+	return e, ci.n, nil
+}
+
+// walk resolves a checked path to its inode. Symlinks in the middle of the
+// path are always followed, the final one only if follow is set. Absolute
+// symlink targets are taken relative to the filesystem root, and ".." stops
+// at the root, as under chroot.
+func (c *core) walk(ctx context.Context, top uint64, name string, follow bool) (uint64, *inode, error) {
+	ino := top
+	ci, err := c.getInode(ctx, ino, c.attrTTL)
+	if err != nil {
+		return 0, nil, err
+	}
+	n := ci.n
+	if name == "." {
+		return ino, n, nil
+	}
+	comps := strings.Split(name, "/")
+	hops := 0
+	for len(comps) > 0 {
+		comp := comps[0]
+		comps = comps[1:]
+		switch comp {
+		case "", ".":
+			continue
+		case "..":
+			if !n.isDir() {
+				return 0, nil, syscall.ENOTDIR
+			}
+			if ino == top {
+				continue
+			}
+			ino = n.parent
+			ci, err := c.getInode(ctx, ino, c.attrTTL)
+			if err != nil {
+				return 0, nil, err
+			}
+			n = ci.n
+			continue
+		}
+		if len(comp) > maxName {
+			return 0, nil, syscall.ENAMETOOLONG
+		}
+		e, child, err := c.lookup(ctx, n, comp)
+		if err != nil {
+			return 0, nil, err
+		}
+		if child.isSymlink() && (len(comps) > 0 || follow) {
+			if hops++; hops > maxSymlinkHops {
+				return 0, nil, syscall.ELOOP
+			}
+			target := string(child.inline)
+			if strings.HasPrefix(target, "/") {
+				ino = top
+				ci, err := c.getInode(ctx, ino, c.attrTTL)
+				if err != nil {
+					return 0, nil, err
+				}
+				n = ci.n
+			}
+			comps = append(strings.Split(target, "/"), comps...)
+			continue
+		}
+		ino, n = e.ino, child
+	}
+	return ino, n, nil
+}
+
+// walkParent resolves the directory holding the final element of a checked
+// path other than ".", and returns that element.
+func (c *core) walkParent(ctx context.Context, top uint64, name string) (uint64, *inode, string, error) {
+	dir, base := split(name)
+	ino, n, err := c.walk(ctx, top, dir, true)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	if !n.isDir() {
+		return 0, nil, "", syscall.ENOTDIR
+	}
+	return ino, n, base, nil
+}

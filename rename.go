@@ -1,0 +1,405 @@
+package voldfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/voldfs/voldfs/backend"
+)
+
+// Rename flags, as in Linux renameat2(2).
+const (
+	// RenameNoReplace fails with EEXIST instead of replacing the target.
+	RenameNoReplace uint32 = 1
+	// RenameExchange atomically swaps source and target. Not supported:
+	// rename returns EINVAL.
+	RenameExchange uint32 = 2
+)
+
+// errRenameRace: the entries changed between planning a rename and its
+// commit; the rename is planned again.
+var errRenameRace = errors.New("voldfs: rename raced")
+
+// rename moves oname in odir to nname in ndir with rename(2) semantics.
+func (c *core) rename(ctx context.Context, odir uint64, oname string, ndir uint64, nname string, flags uint32) error {
+	if err := checkName(oname); err != nil {
+		return err
+	}
+	if err := checkName(nname); err != nil {
+		return err
+	}
+	if flags&^RenameNoReplace != 0 {
+		return syscall.EINVAL
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.renameOnce(ctx, odir, oname, ndir, nname, flags)
+		if !errors.Is(err, errRenameRace) {
+			return err
+		}
+		if err := backoff(ctx, attempt+1); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *core) renameOnce(ctx context.Context, odir uint64, oname string, ndir uint64, nname string, flags uint32) error {
+	od, err := c.getInode(ctx, odir, 0)
+	if err != nil {
+		return err
+	}
+	se, sn, err := c.lookup(ctx, od.n, oname)
+	if err != nil {
+		return err
+	}
+	nd, err := c.getInode(ctx, ndir, 0)
+	if err != nil {
+		return err
+	}
+	if err := checkParent(nd.n); err != nil {
+		return err
+	}
+	if odir == ndir && oname == nname {
+		return nil
+	}
+	te, tn, err := c.lookup(ctx, nd.n, nname)
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		te, tn = dirEntry{}, nil
+	case err != nil:
+		return err
+	case flags&RenameNoReplace != 0:
+		return syscall.EEXIST
+	case te.ino == se.ino:
+		return nil // both names link one inode: rename(2) does nothing
+	case sn.isDir() && !tn.isDir():
+		return syscall.ENOTDIR
+	case !sn.isDir() && tn.isDir():
+		return syscall.EISDIR
+	case tn.isDir():
+		if err := c.markDead(ctx, te.ino); err != nil {
+			return err
+		}
+	}
+	if odir == ndir {
+		err = c.renameInDir(ctx, odir, oname, nname, se, te)
+	} else {
+		err = c.renameAcross(ctx, &intent{odir: odir, oname: oname, ndir: ndir, nname: nname,
+			ino: se.ino, typ: se.typ, target: te.ino})
+	}
+	if err != nil {
+		if tn != nil && tn.isDir() {
+			c.revive(ctx, te.ino)
+		}
+		return err
+	}
+	if tn != nil {
+		if tn.isDir() {
+			return c.destroy(ctx, te.ino)
+		}
+		return c.dropLink(ctx, te.ino)
+	}
+	return nil
+}
+
+// renameInDir renames within one directory: one CAS, atomic.
+func (c *core) renameInDir(ctx context.Context, dir uint64, oname, nname string, se, te dirEntry) error {
+	_, err := c.update(ctx, dir, func(t *tx, d *inode) error {
+		if err := checkParent(d); err != nil {
+			return err
+		}
+		ns := dirNodes{c}
+		e, found, err := dirLookup(ctx, ns, d.inline, oname)
+		if err != nil {
+			return err
+		}
+		if !found || e.ino != se.ino {
+			return errRenameRace
+		}
+		if e, found, err = dirLookup(ctx, ns, d.inline, nname); err != nil {
+			return err
+		} else if found != (te.ino != 0) || found && e.ino != te.ino {
+			return errRenameRace
+		}
+		root, _, _, w, fr, err := dirRemove(ctx, ns, d.inline, oname)
+		if err != nil {
+			return err
+		}
+		t.add(w, fr)
+		se.name = nname
+		root, old, found, w, fr, err := dirInsert(ctx, ns, root, se, true)
+		if err != nil {
+			return err
+		}
+		t.add(w, fr)
+		if found && old.typ == typeDir && d.subdir > 0 {
+			d.subdir--
+		}
+		d.inline, d.size = root, dirCount(root)
+		d.mtime, d.ctime = now(), now()
+		return nil
+	})
+	return err
+}
+
+// Cross-directory renames touch two directories and the store has no
+// multi-key transaction. They are serialised by one lease key that also
+// holds the rename's intent: a client takes the lease by writing its intent
+// with a CAS, applies the steps, and clears the lease. Every step is a CAS
+// that checks whether it was already applied, so any client that finds an
+// intent older than renameLease (its owner crashed) rolls it forward. With
+// directory moves serialised, the cycle check (walking up from the target
+// directory through ".." pointers) cannot race with another move, as Linux
+// serialises them with its rename mutex.
+
+const renameLease = 10 * time.Second
+
+type intent struct {
+	at           int64
+	odir, ndir   uint64
+	oname, nname string
+	ino, target  uint64
+	typ          uint8
+}
+
+func (c *core) leaseKey() string { return c.prefix + "rename" }
+
+func encodeIntent(in *intent) []byte {
+	e := enc{}
+	if in == nil {
+		e.u8(0)
+		return seal(recIntent, e.b)
+	}
+	e.u8(1)
+	e.sv(in.at)
+	e.uv(in.odir)
+	e.bytes([]byte(in.oname))
+	e.uv(in.ndir)
+	e.bytes([]byte(in.nname))
+	e.uv(in.ino)
+	e.uv(in.target)
+	e.u8(in.typ)
+	return seal(recIntent, e.b)
+}
+
+func decodeIntent(key string, b []byte) (*intent, error) {
+	p, err := unseal(recIntent, key, b)
+	if err != nil {
+		return nil, err
+	}
+	d := dec{b: p, key: key}
+	if d.u8() == 0 {
+		return nil, d.done()
+	}
+	in := &intent{}
+	in.at = d.sv()
+	in.odir = d.uv()
+	in.oname = string(d.bytes(maxName))
+	in.ndir = d.uv()
+	in.nname = string(d.bytes(maxName))
+	in.ino = d.uv()
+	in.target = d.uv()
+	in.typ = d.u8()
+	return in, d.done()
+}
+
+// acquireLease takes the rename lease for in, rolling forward an abandoned
+// intent it finds, and returns the lease's version.
+func (c *core) acquireLease(ctx context.Context, in *intent) (backend.Version, error) {
+	key := c.leaseKey()
+	for attempt := 0; ; attempt++ {
+		b, ver, err := c.inodes.Get(ctx, key)
+		if err != nil && !errors.Is(err, backend.ErrNotFound) {
+			return 0, fmt.Errorf("get %s: %w", key, err)
+		}
+		if err == nil {
+			held, err := decodeIntent(key, b)
+			if err != nil {
+				return 0, err
+			}
+			if held != nil {
+				if time.Since(time.Unix(0, held.at)) < renameLease {
+					if err := backoff(ctx, attempt+1); err != nil {
+						return 0, err
+					}
+					continue
+				}
+				// Abandoned: finish it, then take the lease over.
+				_, _ = c.applyRename(ctx, held, true)
+			}
+		}
+		in.at = time.Now().UnixNano()
+		nv, err := c.inodes.CAS(ctx, key, ver, encodeIntent(in))
+		if errors.Is(err, backend.ErrConflict) {
+			if err := backoff(ctx, attempt+1); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("cas %s: %w", key, err)
+		}
+		return nv, nil
+	}
+}
+
+func (c *core) releaseLease(ctx context.Context, ver backend.Version) {
+	_, _ = c.inodes.CAS(context.WithoutCancel(ctx), c.leaseKey(), ver, encodeIntent(nil))
+}
+
+// recoverRename finishes an abandoned cross-directory rename, if any.
+func (c *core) recoverRename(ctx context.Context) error {
+	key := c.leaseKey()
+	b, ver, err := c.inodes.Get(ctx, key)
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	in, err := decodeIntent(key, b)
+	if err != nil || in == nil || time.Since(time.Unix(0, in.at)) < renameLease {
+		return err
+	}
+	if _, err := c.applyRename(ctx, in, true); err != nil && !errors.Is(err, syscall.ENOENT) {
+		return err
+	}
+	_, err = c.inodes.CAS(ctx, key, ver, encodeIntent(nil))
+	if errors.Is(err, backend.ErrConflict) {
+		err = nil // someone else finished it
+	}
+	return err
+}
+
+func (c *core) renameAcross(ctx context.Context, in *intent) error {
+	ver, err := c.acquireLease(ctx, in)
+	if err != nil {
+		return err
+	}
+	_, err = c.applyRename(ctx, in, false)
+	c.releaseLease(ctx, ver)
+	return err
+}
+
+// applyRename performs (or, with recovering set, finishes) the steps of a
+// cross-directory rename. Each step is idempotent; a step whose effect is
+// already present is skipped. Where a crash leaves doubt, link counts err
+// high (a leak fsck repairs), never low (a loss). It reports whether the
+// target entry was replaced by this call.
+func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bool, error) {
+	isDir := in.typ == typeDir
+	if isDir {
+		// The new parent must not be the moved directory or inside it.
+		for p, depth := in.ndir, 0; ; depth++ {
+			if p == in.ino {
+				return false, syscall.EINVAL
+			}
+			if p == RootIno {
+				break
+			}
+			if depth > 1<<16 {
+				return false, syscall.ELOOP
+			}
+			ci, err := c.getInode(ctx, p, 0)
+			if err != nil {
+				return false, err
+			}
+			p = ci.n.parent
+		}
+	} else {
+		// Hold an extra link while the inode has two entries, so that a
+		// concurrent unlink of the old name cannot free it.
+		if _, err := c.update(ctx, in.ino, func(t *tx, n *inode) error {
+			if n.nlink == 0 {
+				return syscall.ENOENT
+			}
+			n.nlink++
+			return nil
+		}); err != nil {
+			return false, err
+		}
+	}
+	replaced := false
+	child := &inode{ino: in.ino, mode: typeMode(in.typ)}
+	_, err := c.update(ctx, in.ndir, func(t *tx, d *inode) error {
+		replaced = false
+		if err := checkParent(d); err != nil {
+			return err
+		}
+		ns := dirNodes{c}
+		e, found, err := dirLookup(ctx, ns, d.inline, in.nname)
+		if err != nil {
+			return err
+		}
+		if found && e.ino == in.ino {
+			return errNoChange // applied before a crash
+		}
+		if found != (in.target != 0) || found && e.ino != in.target {
+			return errRenameRace
+		}
+		root, old, found, w, fr, err := dirInsert(ctx, ns, d.inline, dirEntry{in.nname, in.ino, in.typ}, true)
+		if err != nil {
+			return err
+		}
+		t.add(w, fr)
+		if found && old.typ == typeDir && d.subdir > 0 {
+			d.subdir--
+		}
+		if child.isDir() {
+			d.subdir++
+		}
+		d.inline, d.size = root, dirCount(root)
+		d.mtime, d.ctime = now(), now()
+		replaced = found
+		return nil
+	})
+	if err != nil {
+		if !isDir {
+			_ = c.dropLink(ctx, in.ino)
+		}
+		return false, err
+	}
+	removed := false
+	_, err = c.removeEntry(ctx, in.odir, in.oname, in.ino, nil)
+	switch {
+	case err == nil:
+		removed = true
+	case errors.Is(err, syscall.ENOENT):
+		// Removed before a crash, or by a concurrent unlink (which then
+		// dropped its own link).
+	default:
+		return replaced, err
+	}
+	if isDir {
+		_, err = c.update(ctx, in.ino, func(t *tx, n *inode) error {
+			if n.parent == in.ndir {
+				return errNoChange
+			}
+			n.parent = in.ndir
+			n.ctime = now()
+			return nil
+		})
+	} else if removed {
+		err = c.dropLink(ctx, in.ino)
+	}
+	if recovering && replaced && in.target != 0 {
+		if isDir {
+			_ = c.destroy(ctx, in.target)
+		} else {
+			_ = c.dropLink(ctx, in.target)
+		}
+	}
+	return replaced, err
+}
+
+func typeMode(typ uint8) uint32 {
+	switch typ {
+	case typeDir:
+		return sIFDIR
+	case typeSymlink:
+		return sIFLNK
+	}
+	return sIFREG
+}

@@ -1,0 +1,90 @@
+package voldfs
+
+// formatVersion is the on-store format this code reads and writes. Open
+// refuses any other.
+const formatVersion = 1
+
+// superblock is the filesystem's identity and geometry. It is created once,
+// with a create-only CAS, and never rewritten except by a format upgrade.
+type superblock struct {
+	version   uint32
+	blockSize uint32
+	root      uint64
+	id        [16]byte
+	created   int64
+	split     bool // blocks live in a separate store
+}
+
+func (c *core) superKey() string { return c.prefix + "super" }
+
+func encodeSuperblock(sb *superblock) []byte {
+	e := enc{}
+	e.raw([]byte("VOLDFS"))
+	e.uv(uint64(sb.version))
+	e.uv(uint64(sb.blockSize))
+	e.uv(sb.root)
+	e.raw(sb.id[:])
+	e.sv(sb.created)
+	var flags uint8
+	if sb.split {
+		flags |= 1
+	}
+	e.u8(flags)
+	return seal(recSuperblock, e.b)
+}
+
+func decodeSuperblock(key string, b []byte) (*superblock, error) {
+	p, err := unseal(recSuperblock, key, b)
+	if err != nil {
+		return nil, err
+	}
+	d := dec{b: p, key: key}
+	if string(d.raw(6)) != "VOLDFS" {
+		return nil, corruptf("%s: not a voldfs superblock", key)
+	}
+	sb := &superblock{}
+	sb.version = uint32(d.uv())
+	if d.err == nil && sb.version != formatVersion {
+		return nil, &formatError{key, sb.version}
+	}
+	sb.blockSize = uint32(d.uv())
+	sb.root = d.uv()
+	copy(sb.id[:], d.raw(16))
+	sb.created = d.sv()
+	flags := d.u8()
+	sb.split = flags&1 != 0
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	if bs := sb.blockSize; bs < 4<<10 || bs > 16<<20 || bs&(bs-1) != 0 {
+		return nil, corruptf("%s: block size %d", key, bs)
+	}
+	if sb.root != RootIno {
+		return nil, corruptf("%s: root inode %d", key, sb.root)
+	}
+	return sb, nil
+}
+
+type formatError struct {
+	key     string
+	version uint32
+}
+
+func (e *formatError) Error() string {
+	return "voldfs: " + e.key + ": format version " + itoa(uint64(e.version)) + " is not supported (this code reads version " + itoa(formatVersion) + ")"
+}
+
+func (e *formatError) Unwrap() error { return ErrFormatVersion }
+
+func itoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
+}
