@@ -1,3 +1,107 @@
-// Package voldfs is a POSIX-style copy-on-write filesystem stored in any
-// key-value store that offers Get and compare-and-swap (package backend).
+// Package voldfs is a POSIX-style, copy-on-write filesystem stored in any
+// key-value store that offers Get and compare-and-swap (package backend). Many
+// processes on many machines can open the same filesystem in the same store at
+// once; contended writes resolve by CAS, without locks.
+//
+// # Basics
+//
+// Format creates a filesystem in a store under a name (a key prefix); Open
+// opens an existing one. *FS implements fs.FS, fs.StatFS, fs.ReadFileFS,
+// fs.ReadDirFS, fs.SubFS, fs.GlobFS and fs.ReadLinkFS, and adds the write
+// side in the shape of os.Root: Create, OpenFile, Mkdir, MkdirAll, Remove,
+// RemoveAll, Rename, Link, Symlink, Readlink, Lstat, Chmod, Chown, Chtimes,
+// Truncate, WriteFile. Open returns a *File, or a *Dir for a directory. The
+// inode-level API (Lookup, CreateAt, RenameAt, ReadDirIno, ...) serves a FUSE
+// server; examples/voldfs-mount is one.
+//
+// Every error a caller sees is an *fs.PathError or *os.LinkError wrapping a
+// syscall.Errno or an fs.Err* sentinel (or ErrCorrupt, ErrNotFormatted,
+// ErrFormatVersion, ErrStale, ErrWrongStore), so errors.Is works and a FUSE
+// server can hand the errno to the kernel.
+//
+// # Objects in the store
+//
+// Under the filesystem's prefix: a superblock ("super", created once), one
+// inode per file, directory or symlink ("i/<ino hex>", mutable, changed only by
+// CAS), write-once blocks ("b/<ref hex>": file data, file index nodes,
+// directory trie nodes) and the rename lease ("rename"). Every record carries
+// a kind, a format version and a CRC-32C; decoders are bounds-checked and
+// fuzzed, and a bad value is an error naming its key.
+//
+// A block ref is 8 bytes of creation time and 8 random bytes, never reused:
+// a block belongs to exactly one tree, so the committer that replaces it frees
+// it at once (eager GC), and fsck can judge a block's age from its key alone.
+// Small files (up to 4 KiB), small directories and symlink targets live inline
+// in their inode. Larger files are a radix tree of sparse index nodes over data
+// blocks (a hole is an absent entry, never a missing block). Directories are a
+// hash trie ordered by a 64-bit name hash, which is also the readdir cookie.
+//
+// # Consistency
+//
+// One inode is changed by one CAS: an operation on one inode (a write
+// commit, a truncate, a chmod, adding or removing one directory entry, a
+// rename within one directory) is atomic and linearizable. On a conflict the
+// operation is applied again to the newer inode (rebase), reusing the data
+// blocks it already wrote; O_APPEND offsets are resolved at commit time
+// against the latest size, so appenders on different machines never overwrite
+// each other. Partial-block writes record the byte ranges they wrote, so two
+// clients writing different bytes of one block both survive.
+//
+// Close-to-open, like NFS: Open and OpenIno always fetch the current inode,
+// and a File's writes are published by Sync, Close, Truncate, or when its
+// write-back buffer (Options.WriteBuffer) fills. Stat and path lookups may
+// answer from an inode cached for up to Options.AttrTimeout (default 1 s;
+// negative for strict). A File revalidates its inode after the same window, so
+// a long-open reader sees other clients' commits within it.
+//
+// Creating a file writes its inode (create-only CAS) and then CASes the parent
+// directory; removing drops the entry, then the link count. A crash between
+// the two steps leaves an unreachable inode or a link count one too high:
+// space leaks until Fsck, nothing reachable is lost.
+//
+// Renames across directories touch two inodes and the store has no
+// multi-key transaction, so they are serialised by one lease key that holds
+// the rename's intent while its steps (each an idempotent CAS) are applied.
+// A client that finds an intent older than ten seconds (its owner crashed)
+// rolls it forward; Open and Fsck do so too. The moved inode holds an extra
+// link while it has two entries, so a concurrent unlink of the old name cannot
+// free it. Because directory moves are serialised, the cycle check cannot
+// race another move (Linux serialises them with a rename mutex for the same
+// reason).
+//
+// # Concurrency
+//
+// FS, File and Dir are safe for concurrent use by many goroutines. Many FS
+// values (in one process or on many machines) may share one store. Every
+// operation can be bounded: FS.WithContext returns a view whose operations
+// (and those of files it opens) use a context, and Options.OpTimeout bounds
+// each one.
+//
+// # Caching
+//
+// Blocks are immutable, so a byte-bounded LRU (Options.CacheSize) caches them
+// with no invalidation; index nodes are cached decoded. Concurrent misses of
+// one key share one store read (singleflight). A read spanning several blocks
+// fetches them in parallel (Options.Parallelism) and sequential reads trigger
+// readahead; a commit uploads its blocks in parallel.
+//
+// # Caveats
+//
+//   - No permission checks: the library trusts its caller, like a process
+//     running as root. The FUSE example lets the kernel check permissions
+//     (default_permissions).
+//   - atime is not updated by reads (as with the noatime mount option); it
+//     changes only through Chtimes or SetAttr.
+//   - An unlinked file that is still open in this process keeps its data
+//     until its last Close; one open in another process loses its data when
+//     the last link goes (reads then fail with ErrStale), as on NFS.
+//   - Cross-directory renames of one filesystem are serialised (one at a
+//     time across all clients); same-directory renames are not.
+//   - RenameExchange is not supported (EINVAL).
+//   - Two names in one directory whose 64-bit hashes collide cannot coexist:
+//     the second is refused with ENOSPC (about n²/2⁶⁵ for n names).
+//   - An inode number is a random 63-bit number drawn at create, unique by a
+//     create-only CAS.
+//   - Orphan and garbage collection (Fsck with GC) needs a store that can list
+//     keys; on memcached eager freeing is the only GC.
 package voldfs
