@@ -330,7 +330,14 @@ func (f *File) writeAt(p []byte, off int64) (int, error) {
 		}
 		if end := b + chunk; end > len(d.data) {
 			f.dbytes += end - len(d.data)
-			d.data = append(d.data, make([]byte, end-len(d.data))...)
+			if end > cap(d.data) {
+				// Grow geometrically up to the block size; the bytes
+				// past len are always zero, so reslicing exposes zeros.
+				nd := make([]byte, len(d.data), min(int(bs), max(end, 2*cap(d.data))))
+				copy(nd, d.data)
+				d.data = nd
+			}
+			d.data = d.data[:end]
 		}
 		copy(d.data[b:], p[done:done+chunk])
 		d.addSpan(b, b+chunk)
