@@ -1,0 +1,193 @@
+package redis
+
+// Test servers: real redis-server processes from Debian's redis-server
+// package (redis-cli comes with it, in redis-tools), started on free loopback
+// ports and killed in t.Cleanup.
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// binary returns the path of a Redis program, or fails or skips the test if
+// it is missing.
+func binary(t testing.TB, name string) string {
+	t.Helper()
+	for _, p := range []string{name, "/usr/bin/" + name, "/usr/local/bin/" + name} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s not found: install Debian's redis-server package (.ci/run does)", name)
+	}
+	t.Skipf("%s not found: install Debian's redis-server package (apt-get install redis-server) to run the Redis tests", name)
+	return ""
+}
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		ls = append(ls, l)
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
+// startServer starts one redis-server with the given extra arguments, waits
+// until it answers PING and returns its address.
+func startServer(t testing.TB, port int, extra ...string) string {
+	t.Helper()
+	bin := binary(t, "redis-server")
+	dir := t.TempDir()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	args := append([]string{
+		"--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1",
+		"--dir", dir,
+		"--save", "",
+		"--appendonly", "no",
+		"--daemonize", "no",
+		"--logfile", "",
+		"--maxmemory-policy", "noeviction",
+	}, extra...)
+	var log syncBuffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = &log
+	cmd.Stderr = &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("redis-server %s log (tail):\n%s", addr, log.tail(3000))
+		}
+	})
+	c := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return addr
+		}
+		select {
+		case <-done:
+			t.Fatalf("redis-server %s exited: %s", addr, log.tail(3000))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server %s not answering: %v\n%s", addr, err, log.tail(3000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startStandalone starts a standalone redis-server and returns its address.
+func startStandalone(t testing.TB) string {
+	t.Helper()
+	return startServer(t, freePorts(t, 1)[0])
+}
+
+// startCluster starts a Redis Cluster of n masters without replicas, waits
+// until every node reports cluster_state:ok and returns the addresses.
+func startCluster(t testing.TB, n int) []string {
+	t.Helper()
+	cli := binary(t, "redis-cli")
+	ports := freePorts(t, 2*n)
+	var addrs []string
+	for i := range n {
+		addrs = append(addrs, startServer(t, ports[2*i],
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", filepath.Join(t.TempDir(), "nodes.conf"),
+			"--cluster-port", strconv.Itoa(ports[2*i+1]),
+			"--cluster-node-timeout", "5000",
+		))
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	out, err := exec.Command(cli, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, addr := range addrs {
+		c := goredis.NewClient(&goredis.Options{Addr: addr})
+		for {
+			info, err := c.ClusterInfo(context.Background()).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.Close()
+				t.Fatalf("cluster node %s not ok: %v\n%s", addr, err, info)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		c.Close()
+	}
+	return addrs
+}
+
+// newClient returns a client for the servers at addrs: a cluster client if
+// cluster is set, else a plain one.
+func newClient(addrs []string, cluster bool) goredis.UniversalClient {
+	return goredis.NewUniversalClient(&goredis.UniversalOptions{
+		Addrs:                 addrs,
+		IsClusterMode:         cluster,
+		ContextTimeoutEnabled: true,
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) tail(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.buf.String()
+	if len(s) > n {
+		s = s[len(s)-n:]
+	}
+	return s
+}
