@@ -109,7 +109,9 @@ func (f *FS) openFile(ctx context.Context, name string, flag int, perm fs.FileMo
 		if err != nil {
 			return nil, err
 		}
-		e, child, err := f.c.lookup(ctx, dn, base)
+		// No store round trip to confirm a miss: if the cached directory is
+		// stale and the name exists, the create's CAS finds it (EEXIST).
+		e, child, err := f.c.lookupOnce(ctx, dn, base, false)
 		if err == nil {
 			if flag&os.O_EXCL != 0 {
 				return nil, syscall.EEXIST

@@ -2,6 +2,7 @@ package voldfs
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"strings"
 	"syscall"
@@ -52,6 +53,10 @@ func split(name string) (dir, base string) {
 // lookup finds name in directory dir, whose inode is n. A missing entry, or
 // one naming a vanished or removed inode (left by a crash), is ENOENT.
 func (c *core) lookup(ctx context.Context, n *inode, name string) (dirEntry, *inode, error) {
+	return c.lookupOnce(ctx, n, name, true)
+}
+
+func (c *core) lookupOnce(ctx context.Context, n *inode, name string, retry bool) (dirEntry, *inode, error) {
 	if !n.isDir() {
 		return dirEntry{}, nil, syscall.ENOTDIR
 	}
@@ -59,10 +64,22 @@ func (c *core) lookup(ctx context.Context, n *inode, name string) (dirEntry, *in
 	if err != nil {
 		return dirEntry{}, nil, err
 	}
-	if !found {
+	var ci *cachedInode
+	if found {
+		ci, err = c.getInode(ctx, e.ino, c.attrTTL)
+	}
+	if !found || errors.Is(err, syscall.ENOENT) {
+		// A miss on a cached directory is checked against the store, so a
+		// name another client created is found at once (close-to-open);
+		// an entry naming a vanished inode likewise.
+		if !retry {
+			return dirEntry{}, nil, syscall.ENOENT
+		}
+		if fresh, ferr := c.getInode(ctx, n.ino, 0); ferr == nil {
+			return c.lookupOnce(ctx, fresh.n, name, false)
+		}
 		return dirEntry{}, nil, syscall.ENOENT
 	}
-	ci, err := c.getInode(ctx, e.ino, c.attrTTL)
 	if err != nil {
 		return dirEntry{}, nil, err
 	}
