@@ -27,7 +27,13 @@ type Attr struct {
 func (a *Attr) FileMode() fs.FileMode { return unixToFileMode(a.Mode) }
 
 func (c *core) attrOf(n *inode) *Attr {
-	a := &Attr{
+	a := &Attr{}
+	c.fillAttr(a, n)
+	return a
+}
+
+func (c *core) fillAttr(a *Attr, n *inode) {
+	*a = Attr{
 		Ino: n.ino, Gen: n.gen, Mode: n.mode, Nlink: n.nlink, Uid: n.uid, Gid: n.gid,
 		Size: n.size, Blksize: uint32(c.blockSize),
 		Atime: time.Unix(0, n.atime), Mtime: time.Unix(0, n.mtime),
@@ -46,17 +52,18 @@ func (c *core) attrOf(n *inode) *Attr {
 	default:
 		a.Blocks = (n.size + 511) / 512
 	}
-	return a
 }
 
 // fileInfo implements fs.FileInfo and fs.DirEntry.
 type fileInfo struct {
 	name string
-	attr *Attr
+	attr Attr
 }
 
 func (c *core) info(name string, n *inode) *fileInfo {
-	return &fileInfo{name: name, attr: c.attrOf(n)}
+	fi := &fileInfo{name: name}
+	c.fillAttr(&fi.attr, n)
+	return fi
 }
 
 func (fi *fileInfo) Name() string               { return fi.name }
@@ -64,7 +71,7 @@ func (fi *fileInfo) Size() int64                { return int64(fi.attr.Size) }
 func (fi *fileInfo) Mode() fs.FileMode          { return fi.attr.FileMode() }
 func (fi *fileInfo) ModTime() time.Time         { return fi.attr.Mtime }
 func (fi *fileInfo) IsDir() bool                { return fi.Mode().IsDir() }
-func (fi *fileInfo) Sys() any                   { return fi.attr }
+func (fi *fileInfo) Sys() any                   { return &fi.attr }
 func (fi *fileInfo) Type() fs.FileMode          { return fi.Mode().Type() }
 func (fi *fileInfo) Info() (fs.FileInfo, error) { return fi, nil }
 func (fi *fileInfo) String() string             { return fs.FormatFileInfo(fi) }

@@ -19,10 +19,12 @@ func checkPath(op, name string) error {
 	if !fs.ValidPath(name) || !utf8.ValidString(name) || strings.IndexByte(name, 0) >= 0 {
 		return &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	for _, el := range strings.Split(name, "/") {
+	for rest := name; rest != ""; {
+		el, next, _ := strings.Cut(rest, "/")
 		if len(el) > maxName {
 			return &fs.PathError{Op: op, Path: name, Err: syscall.ENAMETOOLONG}
 		}
+		rest = next
 	}
 	return nil
 }
@@ -103,11 +105,11 @@ func (c *core) walk(ctx context.Context, top uint64, name string, follow bool) (
 	if name == "." {
 		return ino, n, nil
 	}
-	comps := strings.Split(name, "/")
+	rest := name // components still to resolve
 	hops := 0
-	for len(comps) > 0 {
-		comp := comps[0]
-		comps = comps[1:]
+	for rest != "" {
+		comp, next, _ := strings.Cut(rest, "/")
+		rest = next
 		switch comp {
 		case "", ".":
 			continue
@@ -133,7 +135,7 @@ func (c *core) walk(ctx context.Context, top uint64, name string, follow bool) (
 		if err != nil {
 			return 0, nil, err
 		}
-		if child.isSymlink() && (len(comps) > 0 || follow) {
+		if child.isSymlink() && (rest != "" || follow) {
 			if hops++; hops > maxSymlinkHops {
 				return 0, nil, syscall.ELOOP
 			}
@@ -146,7 +148,10 @@ func (c *core) walk(ctx context.Context, top uint64, name string, follow bool) (
 				}
 				n = ci.n
 			}
-			comps = append(strings.Split(target, "/"), comps...)
+			if rest != "" {
+				target += "/" + rest
+			}
+			rest = target
 			continue
 		}
 		ino, n = e.ino, child
