@@ -279,8 +279,22 @@ func (c *core) renameAcross(ctx context.Context, in *intent) error {
 		return err
 	}
 	_, err = c.applyRename(ctx, in, false)
+	if err != nil && !renameErrDefinite(err) {
+		// A step's outcome is unknown (its CAS may have been applied):
+		// keep the intent so the rename is rolled forward once the lease
+		// expires, rather than leave the file under both names.
+		return err
+	}
 	c.releaseLease(ctx, ver)
 	return err
+}
+
+// renameErrDefinite reports whether a rename step failed without changing
+// the store: a refusal (an errno) or a race detected before the CAS. Any
+// other error (a store error) leaves the step's outcome unknown.
+func renameErrDefinite(err error) bool {
+	var errno syscall.Errno
+	return errors.As(err, &errno) || errors.Is(err, errRenameRace)
 }
 
 // applyRename performs (or, with recovering set, finishes) the steps of a
@@ -356,7 +370,9 @@ func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bo
 		return nil
 	})
 	if err != nil {
-		if !isDir {
+		// Undo the extra link only if the entry surely was not added:
+		// link counts err high, never low.
+		if !isDir && renameErrDefinite(err) {
 			_ = c.dropLink(ctx, in.ino)
 		}
 		return false, err
