@@ -104,6 +104,60 @@ func (c *core) getBlockNoCache(ctx context.Context, kind byte, ref blockRef) ([]
 	return v.([]byte), nil
 }
 
+// fetchBlocks returns the payloads of the data blocks refs (zero refs are
+// skipped), from the cache or with one batch request where the store offers
+// it, else with parallel gets.
+func (c *core) fetchBlocks(ctx context.Context, refs []blockRef) (map[blockRef][]byte, error) {
+	got := make(map[blockRef][]byte, len(refs))
+	var missing []blockRef
+	for _, r := range refs {
+		if !r.isZero() {
+			if p, ok := c.cache.get(r); ok {
+				got[r] = p
+			} else {
+				missing = append(missing, r)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return got, nil
+	}
+	if _, ok := c.blocks.(backend.BatchGetter); !ok || len(missing) == 1 {
+		ps := make([][]byte, len(missing))
+		err := c.parallel(ctx, len(missing), func(ctx context.Context, i int) error {
+			var err error
+			ps[i], err = c.getBlock(ctx, recData, missing[i])
+			return err
+		})
+		for i, r := range missing {
+			got[r] = ps[i]
+		}
+		return got, err
+	}
+	keys := make([]string, len(missing))
+	for i, r := range missing {
+		keys[i] = c.blockKey(r)
+	}
+	c.stats.blockGets.Add(1)
+	items, err := backend.GetMulti(ctx, c.blocks, keys)
+	if err != nil {
+		return nil, fmt.Errorf("get %d blocks: %w", len(keys), err)
+	}
+	for i, r := range missing {
+		it, ok := items[keys[i]]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", errBlockMissing, keys[i])
+		}
+		p, err := unseal(recData, keys[i], it.Value)
+		if err != nil {
+			return nil, err
+		}
+		c.cache.add(r, p)
+		got[r] = p
+	}
+	return got, nil
+}
+
 // freeBlocks deletes blocks no tree references any more. Failures only leak
 // space, which fsck's GC reclaims, so they are not reported.
 func (c *core) freeBlocks(ctx context.Context, refs []blockRef) {

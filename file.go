@@ -209,7 +209,25 @@ func (f *File) readBlocks(ctx context.Context, p []byte, off int64) (int, error)
 	first, last := off/bs, (off+int64(len(p))-1)/bs
 	n := f.n
 	inline := n.root.isZero() && n.height == 0
-	err := f.c.parallel(ctx, int(last-first+1), func(ctx context.Context, i int) error {
+	refs := make([]blockRef, last-first+1)
+	var blocks map[blockRef][]byte
+	if !inline {
+		for i := range refs {
+			if f.dirty[uint64(first)+uint64(i)] != nil {
+				continue
+			}
+			ref, err := f.c.treeLookup(ctx, n, uint64(first)+uint64(i))
+			if err != nil {
+				return 0, err
+			}
+			refs[i] = ref
+		}
+		var err error
+		if blocks, err = f.c.fetchBlocks(ctx, refs); err != nil {
+			return 0, err
+		}
+	}
+	for i := range refs {
 		idx := first + int64(i)
 		lo := max(off, idx*bs)
 		hi := min(off+int64(len(p)), (idx+1)*bs)
@@ -221,26 +239,14 @@ func (f *File) readBlocks(ctx context.Context, p []byte, off int64) (int, error)
 			if idx == 0 {
 				src = n.inline
 			}
-		} else {
-			ref, err := f.c.treeLookup(ctx, n, uint64(idx))
-			if err != nil {
-				return err
-			}
-			if !ref.isZero() {
-				if src, err = f.c.getBlock(ctx, recData, ref); err != nil {
-					return err
-				}
-			}
+		} else if !refs[i].isZero() {
+			src = blocks[refs[i]]
 		}
 		k := 0
 		if b := lo - idx*bs; b < int64(len(src)) {
 			k = copy(dst, src[b:])
 		}
 		clear(dst[k:])
-		return nil
-	})
-	if err != nil {
-		return 0, err
 	}
 	if off == f.lastRead && !inline && last+1 > f.raNext {
 		// Sequential: keep the next few blocks on their way.
