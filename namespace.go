@@ -120,8 +120,12 @@ func (c *core) create(ctx context.Context, dir uint64, name string, mode uint32,
 		return nil, err
 	}
 	if err := c.addEntry(ctx, dir, name, n); err != nil {
-		c.dropInode(n.ino)
-		_ = c.inodes.Delete(context.WithoutCancel(ctx), c.inodeKey(n.ino), ver)
+		// After a store error the entry may have been added (a lost
+		// reply): then the inode is live, and an orphan for fsck if not.
+		if renameErrDefinite(err) {
+			c.dropInode(n.ino)
+			_ = c.inodes.Delete(context.WithoutCancel(ctx), c.inodeKey(n.ino), ver)
+		}
 		return nil, err
 	}
 	return n, nil
@@ -325,7 +329,9 @@ func (c *core) link(ctx context.Context, ino, dir uint64, name string) (*inode, 
 		return nil, err
 	}
 	if err := c.addEntry(ctx, dir, name, n); err != nil {
-		_ = c.dropLink(ctx, ino)
+		if renameErrDefinite(err) { // else the entry may exist: err high
+			_ = c.dropLink(ctx, ino)
+		}
 		return nil, err
 	}
 	return n, nil
