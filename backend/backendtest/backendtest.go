@@ -31,7 +31,11 @@ import (
 // server.
 //
 // The optional interfaces (backend.BatchGetter, Lister, Putter, SizeLimiter)
-// are tested when the store implements them.
+// are tested when the store implements them; the subtests of the others are
+// skipped. Values are tested at the store's MaxValueSize (and one byte over)
+// when it states a limit of at most 64 MiB, else at 1 MiB. After Close, every
+// call must fail with backend.ErrClosed, even when other stores share the
+// server.
 func RunConformanceTests(t *testing.T, newStore func(t *testing.T) backend.Store) {
 	t.Helper()
 	for _, tc := range []struct {

@@ -61,8 +61,8 @@ func RunBenchmarks(b *testing.B, s backend.Store) {
 				}
 			})
 		})
+		var n atomic.Int64 // numbers keys across the reruns of the function
 		b.Run("CASParallel/"+name, func(b *testing.B) {
-			var n atomic.Int64
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
