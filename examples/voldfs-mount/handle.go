@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/voldfs/voldfs"
+)
+
+// fileHandle is an open voldfs file.
+type fileHandle struct {
+	f        *voldfs.File
+	writable bool
+	append   bool // O_APPEND: the library places writes at the end at commit
+	sync     bool // O_SYNC or O_DSYNC: commit every write
+}
+
+func (v *volume) newHandle(f *voldfs.File, flags uint32) *fileHandle {
+	acc := int(flags) & syscall.O_ACCMODE
+	h := &fileHandle{
+		f:        f,
+		writable: acc == os.O_WRONLY || acc == os.O_RDWR,
+		append:   flags&syscall.O_APPEND != 0,
+		sync:     flags&(syscall.O_SYNC|syscall.O_DSYNC) != 0,
+	}
+	v.hmu.Lock()
+	hs := v.handles[f.Ino()]
+	if hs == nil {
+		hs = make(map[*fileHandle]struct{})
+		v.handles[f.Ino()] = hs
+	}
+	hs[h] = struct{}{}
+	v.hmu.Unlock()
+	return h
+}
+
+func (v *volume) release(h *fileHandle) syscall.Errno {
+	ino := h.f.Ino()
+	v.hmu.Lock()
+	if hs := v.handles[ino]; hs != nil {
+		delete(hs, h)
+		if len(hs) == 0 {
+			delete(v.handles, ino)
+		}
+	}
+	v.hmu.Unlock()
+	return toErrno(h.f.Close())
+}
+
+func isClosed(err error) bool { return errors.Is(err, fs.ErrClosed) }
+
+func (h *fileHandle) read(dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := h.f.ReadAt(dest, off)
+	if err != nil && err != io.EOF {
+		return nil, toErrno(err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *fileHandle) write(data []byte, off int64) (uint32, syscall.Errno) {
+	var n int
+	var err error
+	if h.append {
+		// The kernel's offset is its idea of the end; the library's,
+		// resolved at commit, is right even with other writers.
+		n, err = h.f.Write(data)
+	} else {
+		n, err = h.f.WriteAt(data, off)
+	}
+	if err == nil && h.sync {
+		err = h.f.Sync()
+	}
+	if err != nil {
+		return uint32(n), toErrno(err)
+	}
+	return uint32(n), 0
+}
+
+// dirHandle lists a directory with stable offsets: 1 and 2 are "." and
+// "..", every other offset is the library's cookie of the entry before, so
+// a listing resumes correctly after seekdir and while entries change.
+type dirHandle struct {
+	vol         *volume
+	ino, parent uint64
+
+	mu  sync.Mutex
+	pos uint64 // offset of the entry last returned (0: none)
+	buf []voldfs.DirEntry
+	eof bool
+}
+
+// dirBatch is how many entries one library call returns.
+const dirBatch = 256
+
+// Readdirent returns the next entry, or nil at the end.
+func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch d.pos {
+	case 0:
+		d.pos = 1
+		return &fuse.DirEntry{Name: ".", Ino: d.ino, Mode: syscall.S_IFDIR, Off: 1}, 0
+	case 1:
+		d.pos = 2
+		return &fuse.DirEntry{Name: "..", Ino: d.parent, Mode: syscall.S_IFDIR, Off: 2}, 0
+	}
+	if len(d.buf) == 0 {
+		if d.eof {
+			return nil, 0
+		}
+		cookie := d.pos
+		if cookie == 2 {
+			cookie = 0 // the start: the library revalidates the directory
+		}
+		ents, err := d.vol.vfs.ReadDirIno(d.ino, cookie, dirBatch)
+		if err != nil {
+			return nil, toErrno(err)
+		}
+		if len(ents) == 0 {
+			d.eof = true
+			return nil, 0
+		}
+		d.buf = ents
+	}
+	e := d.buf[0]
+	d.buf = d.buf[1:]
+	d.pos = e.Cookie
+	return &fuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: typeBits(e.Type), Off: e.Cookie}, 0
+}
+
+func typeBits(t fs.FileMode) uint32 {
+	switch {
+	case t&fs.ModeDir != 0:
+		return syscall.S_IFDIR
+	case t&fs.ModeSymlink != 0:
+		return syscall.S_IFLNK
+	}
+	return syscall.S_IFREG
+}
+
+// Seekdir continues the listing after the entry at offset off.
+func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.pos, d.buf, d.eof = off, nil, false
+	return 0
+}
+
+// Fsyncdir has nothing to do: directory changes are committed at once.
+func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno { return 0 }
+
+// Releasedir drops the listing.
+func (d *dirHandle) Releasedir(ctx context.Context, flags uint32) {}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/voldfs/voldfs"
+	"github.com/voldfs/voldfs/backend"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// config is what the command line asks for.
+type config struct {
+	store       string
+	name        string
+	readOnly    bool
+	debug       bool
+	options     string // -o, comma separated
+	attrTimeout time.Duration
+	fsck        bool
+	mountpoint  string
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	var c config
+	fl := flag.NewFlagSet("voldfs-mount", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.StringVar(&c.store, "store", "bolt:voldfs.db", "store `URL`: bolt:PATH, mem:, or memcache://HOST:PORT[,HOST:PORT...]")
+	fl.StringVar(&c.name, "name", voldfs.DefaultName, "filesystem `name` in the store")
+	fl.BoolVar(&c.readOnly, "ro", false, "mount read-only")
+	fl.BoolVar(&c.debug, "debug", false, "log every FUSE request")
+	fl.StringVar(&c.options, "o", "", "comma-separated mount `options` (allow_other, ...)")
+	fl.DurationVar(&c.attrTimeout, "attr-timeout", time.Second, "attribute and entry cache window (0: strict)")
+	fl.BoolVar(&c.fsck, "fsck", false, "check the filesystem and exit instead of mounting")
+	fl.Usage = func() {
+		fmt.Fprintf(stderr, "usage: voldfs-mount [-store URL] [-name FS] [-ro] [-debug] [-o allow_other] MOUNTPOINT\n"+
+			"       voldfs-mount [-store URL] [-name FS] -fsck\n")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.fsck && fl.NArg() == 0:
+	case !c.fsck && fl.NArg() == 1:
+		c.mountpoint = fl.Arg(0)
+	default:
+		fl.Usage()
+		return nil, flag.ErrHelp
+	}
+	return &c, nil
+}
+
+func run(args []string, stderr io.Writer) int {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "voldfs-mount: %v\n", oneLine(err))
+		return 1
+	}
+	if c.fsck {
+		return runFsck(c, stderr)
+	}
+	m, err := mount(c, stderr)
+	if err != nil {
+		return fail(err)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		for range sigs {
+			if err := m.unmount(); err != nil {
+				fmt.Fprintf(stderr, "voldfs-mount: %v; close the files in use and signal again\n", oneLine(err))
+			}
+		}
+	}()
+	m.server.Wait()
+	if err := m.close(); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// oneLine keeps an error message on one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// mounted is a running mount.
+type mounted struct {
+	server *fuse.Server
+	vfs    *voldfs.FS
+	store  backend.Store
+	dir    string
+}
+
+// unmount asks the kernel to unmount; it retries for a moment while the
+// mount is busy.
+func (m *mounted) unmount() error {
+	var err error
+	for i := 0; i < 10; i++ {
+		if err = m.server.Unmount(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("unmount %s: %w", m.dir, err)
+}
+
+// close releases the filesystem and the store after the server stopped.
+func (m *mounted) close() error {
+	m.vfs.Close()
+	return m.store.Close()
+}
+
+// openFS opens the store and the filesystem in it, formatting an empty
+// store (and saying so on stderr).
+func openFS(c *config, stderr io.Writer) (*voldfs.FS, backend.Store, error) {
+	store, err := openStore(c.store)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := &voldfs.Options{Name: c.name, AttrTimeout: c.attrTimeout}
+	if c.attrTimeout <= 0 {
+		o.AttrTimeout = -1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	vfs, err := voldfs.Open(ctx, store, o)
+	if errors.Is(err, voldfs.ErrNotFormatted) && !c.readOnly && !c.fsck {
+		if vfs, err = voldfs.Format(ctx, store, o); err == nil {
+			fmt.Fprintf(stderr, "voldfs-mount: formatted a new filesystem %q in %s\n", c.name, c.store)
+		}
+	}
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("store %s: %w", c.store, err)
+	}
+	return vfs, store, nil
+}
+
+// checkMountpoint refuses a mountpoint that is missing, not a directory, or
+// already a mount point.
+func checkMountpoint(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("mountpoint: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("mountpoint %s: not a directory", dir)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("mountpoint: %w", err)
+	}
+	pst, err := os.Stat(filepath.Dir(abs))
+	if err != nil {
+		return fmt.Errorf("mountpoint: %w", err)
+	}
+	s, p := st.Sys().(*syscall.Stat_t), pst.Sys().(*syscall.Stat_t)
+	if s.Dev != p.Dev || s.Ino == p.Ino {
+		return fmt.Errorf("mountpoint %s: busy: something is already mounted there", dir)
+	}
+	return nil
+}
+
+// mount opens the filesystem and mounts it on c.mountpoint.
+func mount(c *config, stderr io.Writer) (*mounted, error) {
+	if err := checkMountpoint(c.mountpoint); err != nil {
+		return nil, err
+	}
+	vfs, store, err := openFS(c, stderr)
+	if err != nil {
+		return nil, err
+	}
+	root, err := vfs.GetAttr(voldfs.RootIno)
+	if err != nil {
+		vfs.Close()
+		store.Close()
+		return nil, fmt.Errorf("store %s: %w", c.store, err)
+	}
+	window := max(c.attrTimeout, 0)
+	var zero time.Duration
+	opts := &gofs.Options{
+		MountOptions: fuse.MountOptions{
+			FsName:        "voldfs",
+			Name:          "voldfs",
+			Debug:         c.debug,
+			DirectMount:   os.Geteuid() == 0, // else (or if it fails) fusermount3
+			MaxWrite:      1 << 20,
+			MaxReadAhead:  1 << 20,
+			DisableXAttrs: true,
+			// The kernel enforces modes and owners; the library does not.
+			Options: []string{"default_permissions"},
+		},
+		EntryTimeout:    &window,
+		AttrTimeout:     &window,
+		NegativeTimeout: &zero,
+		NullPermissions: true,
+		RootStableAttr:  &gofs.StableAttr{Ino: voldfs.RootIno, Gen: root.Gen},
+	}
+	if c.readOnly {
+		opts.Options = append(opts.Options, "ro")
+	}
+	for _, o := range strings.Split(c.options, ",") {
+		switch o {
+		case "":
+		case "allow_other":
+			opts.AllowOther = true
+		case "ro":
+			opts.Options = append(opts.Options, o)
+		default:
+			opts.Options = append(opts.Options, o)
+		}
+	}
+	server, err := gofs.Mount(c.mountpoint, &node{vol: newVolume(vfs)}, opts)
+	if err != nil {
+		vfs.Close()
+		store.Close()
+		return nil, fmt.Errorf("mount %s: %w", c.mountpoint, err)
+	}
+	return &mounted{server: server, vfs: vfs, store: store, dir: c.mountpoint}, nil
+}
+
+// runFsck checks the filesystem and prints what it found.
+func runFsck(c *config, stderr io.Writer) int {
+	vfs, store, err := openFS(c, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "voldfs-mount: %v\n", oneLine(err))
+		return 1
+	}
+	defer store.Close()
+	defer vfs.Close()
+	r, err := vfs.Fsck(context.Background(), voldfs.FsckOptions{})
+	if err != nil {
+		fmt.Fprintf(stderr, "voldfs-mount: fsck: %v\n", oneLine(err))
+		return 1
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(stderr, "%v\n", p)
+	}
+	fmt.Fprintf(stderr, "voldfs-mount: fsck: %d dirs, %d files, %d symlinks, %d blocks, %d problems\n",
+		r.Dirs, r.Files, r.Symlinks, r.Blocks, len(r.Problems))
+	if !r.OK() {
+		return 1
+	}
+	return 0
+}

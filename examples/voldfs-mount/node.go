@@ -1,0 +1,373 @@
+package main
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/voldfs/voldfs"
+)
+
+// volume is the state the nodes of one mount share.
+type volume struct {
+	vfs *voldfs.FS
+
+	hmu     sync.Mutex
+	handles map[uint64]map[*fileHandle]struct{} // open files by inode
+}
+
+func newVolume(vfs *voldfs.FS) *volume {
+	return &volume{vfs: vfs, handles: make(map[uint64]map[*fileHandle]struct{})}
+}
+
+// commitOpen commits the buffered writes of every file open on ino in this
+// mount, so that a stat or setattr sees them (what the NFS client does
+// before GETATTR).
+func (v *volume) commitOpen(ino uint64) syscall.Errno {
+	v.hmu.Lock()
+	var hs []*fileHandle
+	for h := range v.handles[ino] {
+		if h.writable {
+			hs = append(hs, h)
+		}
+	}
+	v.hmu.Unlock()
+	for _, h := range hs {
+		if err := h.f.Sync(); err != nil && !isClosed(err) {
+			return toErrno(err)
+		}
+	}
+	return 0
+}
+
+// node is a file, directory or symlink, known by its voldfs inode number
+// (StableAttr.Ino, with the inode's generation as StableAttr.Gen);
+// everything else is asked of the library.
+type node struct {
+	gofs.Inode
+	vol *volume
+}
+
+var (
+	_ gofs.NodeLookuper       = (*node)(nil)
+	_ gofs.NodeGetattrer      = (*node)(nil)
+	_ gofs.NodeSetattrer      = (*node)(nil)
+	_ gofs.NodeCreater        = (*node)(nil)
+	_ gofs.NodeOpener         = (*node)(nil)
+	_ gofs.NodeReader         = (*node)(nil)
+	_ gofs.NodeWriter         = (*node)(nil)
+	_ gofs.NodeFlusher        = (*node)(nil)
+	_ gofs.NodeFsyncer        = (*node)(nil)
+	_ gofs.NodeReleaser       = (*node)(nil)
+	_ gofs.NodeMkdirer        = (*node)(nil)
+	_ gofs.NodeUnlinker       = (*node)(nil)
+	_ gofs.NodeRmdirer        = (*node)(nil)
+	_ gofs.NodeRenamer        = (*node)(nil)
+	_ gofs.NodeSymlinker      = (*node)(nil)
+	_ gofs.NodeReadlinker     = (*node)(nil)
+	_ gofs.NodeLinker         = (*node)(nil)
+	_ gofs.NodeOpendirHandler = (*node)(nil)
+	_ gofs.NodeStatfser       = (*node)(nil)
+)
+
+func (n *node) ino() uint64 { return n.StableAttr().Ino }
+
+// newNode returns the kernel-facing inode for a, reusing the one go-fuse
+// already has for that inode number (hard links share it).
+func (n *node) newNode(ctx context.Context, a *voldfs.Attr, out *fuse.EntryOut) *gofs.Inode {
+	fillAttr(a, &out.Attr)
+	return n.NewInode(ctx, &node{vol: n.vol}, gofs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: a.Ino, Gen: a.Gen})
+}
+
+func fillAttr(a *voldfs.Attr, out *fuse.Attr) {
+	out.Ino = a.Ino
+	out.Size = a.Size
+	out.Blocks = a.Blocks
+	out.Mode = a.Mode
+	out.Nlink = a.Nlink
+	out.Uid, out.Gid = a.Uid, a.Gid
+	out.Blksize = a.Blksize
+	out.SetTimes(&a.Atime, &a.Mtime, &a.Ctime)
+}
+
+// perm converts Unix permission bits (with setuid, setgid, sticky) to an
+// fs.FileMode, the form the library takes.
+func perm(mode uint32) fs.FileMode {
+	m := fs.FileMode(mode & 0o777)
+	if mode&syscall.S_ISUID != 0 {
+		m |= fs.ModeSetuid
+	}
+	if mode&syscall.S_ISGID != 0 {
+		m |= fs.ModeSetgid
+	}
+	if mode&syscall.S_ISVTX != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}
+
+// openFlags keeps the open(2) flags the library understands.
+func openFlags(flags uint32) int {
+	return int(flags) & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_TRUNC | os.O_EXCL | os.O_SYNC)
+}
+
+// own gives a new inode to the calling user when that is not the mounting
+// user (the library creates files owned by the process).
+func (n *node) own(ctx context.Context, a *voldfs.Attr) (*voldfs.Attr, error) {
+	c, ok := fuse.FromContext(ctx)
+	if !ok || c.Uid == a.Uid && c.Gid == a.Gid {
+		return a, nil
+	}
+	uid, gid := c.Uid, c.Gid
+	return n.vol.vfs.SetAttr(a.Ino, &voldfs.SetAttr{Uid: &uid, Gid: &gid})
+}
+
+// Lookup finds name in the directory.
+func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	a, err := n.vol.vfs.Lookup(n.ino(), name)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return n.newNode(ctx, a, out), 0
+}
+
+// Getattr returns the attributes, after committing this mount's buffered
+// writes to the file.
+func (n *node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if errno := n.vol.commitOpen(n.ino()); errno != 0 {
+		return errno
+	}
+	a, err := n.vol.vfs.GetAttr(n.ino())
+	if err != nil {
+		return toErrno(err)
+	}
+	fillAttr(a, &out.Attr)
+	return 0
+}
+
+// Setattr changes size, mode, owner and times. A size change through an
+// open file goes through that file, so its buffered writes come first.
+func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	ino := n.ino()
+	if errno := n.vol.commitOpen(ino); errno != 0 {
+		return errno
+	}
+	var sa voldfs.SetAttr
+	change := false
+	if m, ok := in.GetMode(); ok {
+		p := perm(m)
+		sa.Mode, change = &p, true
+	}
+	if uid, ok := in.GetUID(); ok {
+		sa.Uid, change = &uid, true
+	}
+	if gid, ok := in.GetGID(); ok {
+		sa.Gid, change = &gid, true
+	}
+	if t, ok := in.GetATime(); ok {
+		sa.Atime, change = &t, true
+	}
+	if t, ok := in.GetMTime(); ok {
+		sa.Mtime, change = &t, true
+	}
+	if sz, ok := in.GetSize(); ok {
+		size := int64(sz)
+		if h, ok := fh.(*fileHandle); ok && h.writable {
+			if err := h.f.Truncate(size); err != nil {
+				return toErrno(err)
+			}
+		} else {
+			sa.Size, change = &size, true
+		}
+	}
+	var a *voldfs.Attr
+	var err error
+	if change {
+		a, err = n.vol.vfs.SetAttr(ino, &sa)
+	} else {
+		a, err = n.vol.vfs.GetAttr(ino)
+	}
+	if err != nil {
+		return toErrno(err)
+	}
+	fillAttr(a, &out.Attr)
+	return 0
+}
+
+// Create creates and opens a regular file.
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	f, err := n.vol.vfs.CreateAt(n.ino(), name, openFlags(flags), perm(mode))
+	if err != nil {
+		return nil, nil, 0, toErrno(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, 0, toErrno(err)
+	}
+	a := fi.Sys().(*voldfs.Attr)
+	if a, err = n.own(ctx, a); err != nil {
+		f.Close()
+		return nil, nil, 0, toErrno(err)
+	}
+	return n.newNode(ctx, a, out), n.vol.newHandle(f, flags), 0, 0
+}
+
+// Open opens the file. The reply carries no FOPEN_KEEP_CACHE, so the kernel
+// drops its cached pages of the file: with the library's fetch of the
+// current inode at open, that is close-to-open consistency.
+func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	f, err := n.vol.vfs.OpenIno(n.ino(), openFlags(flags))
+	if err != nil {
+		return nil, 0, toErrno(err)
+	}
+	return n.vol.newHandle(f, flags), 0, 0
+}
+
+func handleOf(fh gofs.FileHandle) (*fileHandle, syscall.Errno) {
+	h, ok := fh.(*fileHandle)
+	if !ok {
+		return nil, syscall.EBADF
+	}
+	return h, 0
+}
+
+// Read reads from an open file.
+func (n *node) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h, errno := handleOf(fh)
+	if errno != 0 {
+		return nil, errno
+	}
+	return h.read(dest, off)
+}
+
+// Write writes to an open file.
+func (n *node) Write(ctx context.Context, fh gofs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
+	h, errno := handleOf(fh)
+	if errno != 0 {
+		return 0, errno
+	}
+	return h.write(data, off)
+}
+
+// Flush runs at every close(2) of a descriptor: it commits the buffered
+// writes, so close reports a failed commit and other clients see the data.
+func (n *node) Flush(ctx context.Context, fh gofs.FileHandle) syscall.Errno {
+	h, errno := handleOf(fh)
+	if errno != 0 {
+		return errno
+	}
+	return toErrno(h.f.Sync())
+}
+
+// Fsync commits the buffered writes.
+func (n *node) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno {
+	if h, ok := fh.(*fileHandle); ok {
+		return toErrno(h.f.Sync())
+	}
+	return n.vol.commitOpen(n.ino())
+}
+
+// Release closes the file when its last descriptor is gone.
+func (n *node) Release(ctx context.Context, fh gofs.FileHandle) syscall.Errno {
+	h, errno := handleOf(fh)
+	if errno != 0 {
+		return errno
+	}
+	return n.vol.release(h)
+}
+
+// Mkdir creates a directory.
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	a, err := n.vol.vfs.MkdirAt(n.ino(), name, perm(mode))
+	if err == nil {
+		a, err = n.own(ctx, a)
+	}
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return n.newNode(ctx, a, out), 0
+}
+
+// Symlink creates a symbolic link.
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	a, err := n.vol.vfs.SymlinkAt(n.ino(), name, target)
+	if err == nil {
+		a, err = n.own(ctx, a)
+	}
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return n.newNode(ctx, a, out), 0
+}
+
+// Link adds a hard link to target.
+func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	a, err := n.vol.vfs.LinkAt(target.EmbeddedInode().StableAttr().Ino, n.ino(), name)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return n.newNode(ctx, a, out), 0
+}
+
+// Readlink returns a symlink's target.
+func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	t, err := n.vol.vfs.ReadlinkIno(n.ino())
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return []byte(t), 0
+}
+
+// Unlink removes a non-directory.
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	return toErrno(n.vol.vfs.UnlinkAt(n.ino(), name))
+}
+
+// Rmdir removes an empty directory.
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return toErrno(n.vol.vfs.RmdirAt(n.ino(), name))
+}
+
+// renameNoReplace is RENAME_NOREPLACE of renameat2(2).
+const renameNoReplace = 1
+
+// Rename renames name to newName in newParent. RENAME_NOREPLACE is
+// supported; RENAME_EXCHANGE and RENAME_WHITEOUT are EINVAL.
+func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if flags&^renameNoReplace != 0 {
+		return syscall.EINVAL
+	}
+	var vf uint32
+	if flags&renameNoReplace != 0 {
+		vf = voldfs.RenameNoReplace
+	}
+	return toErrno(n.vol.vfs.RenameAt(n.ino(), name, newParent.EmbeddedInode().StableAttr().Ino, newName, vf))
+}
+
+// Statfs reports the block size and free counts that never run out: the
+// store, not the filesystem, bounds the space.
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	bs := uint64(n.vol.vfs.BlockSize())
+	const space = 1 << 50 // 1 PiB
+	*out = fuse.StatfsOut{
+		Blocks: space / bs, Bfree: space / bs, Bavail: space / bs,
+		Files: 1 << 40, Ffree: 1 << 40,
+		Bsize: uint32(bs), Frsize: uint32(bs), NameLen: 255,
+	}
+	return 0
+}
+
+// OpendirHandle opens a directory listing.
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	parent := n.ino()
+	if _, p := n.Parent(); p != nil {
+		parent = p.StableAttr().Ino
+	}
+	return &dirHandle{vol: n.vol, ino: n.ino(), parent: parent}, 0, 0
+}
