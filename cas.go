@@ -51,6 +51,21 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 		}
 		if err != nil {
 			c.freeBlocks(ctx, t.written)
+			if errors.Is(err, errBlockMissing) {
+				// The copy fn started from was stale: a newer version freed
+				// blocks it references. Rebase on the latest version.
+				fresh, gerr := c.getInode(ctx, ino, 0)
+				if gerr != nil {
+					return nil, gerr
+				}
+				if fresh.ver != ci.ver {
+					ci = fresh
+					if err := backoff(ctx, attempt); err != nil {
+						return nil, err
+					}
+					continue
+				}
+			}
 			return nil, err
 		}
 		val := encodeInode(n)
