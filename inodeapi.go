@@ -2,6 +2,7 @@ package voldfs
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"strconv"
@@ -226,6 +227,13 @@ func (f *FS) readDir(dir uint64, cookie uint64, n int) ([]DirEntry, error) {
 		return nil, syscall.ENOTDIR
 	}
 	ents, cookies, err := dirList(ctx, dirNodes{f.c}, ci.n.inline, cookie, n)
+	if errors.Is(err, errBlockMissing) && age != 0 {
+		// The cached directory was stale: a newer version freed its nodes.
+		if ci, err = f.c.getInode(ctx, dir, 0); err != nil {
+			return nil, err
+		}
+		ents, cookies, err = dirList(ctx, dirNodes{f.c}, ci.n.inline, cookie, n)
+	}
 	if err != nil {
 		return nil, err
 	}

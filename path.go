@@ -63,6 +63,14 @@ func (c *core) lookupOnce(ctx context.Context, n *inode, name string, retry bool
 		return dirEntry{}, nil, syscall.ENOTDIR
 	}
 	e, found, err := dirLookup(ctx, dirNodes{c}, n.inline, name)
+	if errors.Is(err, errBlockMissing) && retry {
+		// The cached directory was stale: a newer version freed its nodes.
+		fresh, ferr := c.getInode(ctx, n.ino, 0)
+		if ferr != nil {
+			return dirEntry{}, nil, ferr
+		}
+		return c.lookupOnce(ctx, fresh.n, name, false)
+	}
 	if err != nil {
 		return dirEntry{}, nil, err
 	}
