@@ -32,14 +32,14 @@ import (
 
 // member is one etcd process of a test cluster.
 type member struct {
-	name       string
-	clientURL  string
-	peerURL    string
-	args       []string
-	log        *syncBuffer
-	mu         sync.Mutex
-	cmd        *exec.Cmd
-	waitResult chan error
+	name      string
+	clientURL string
+	peerURL   string
+	args      []string
+	log       *syncBuffer
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	exited    chan struct{} // closed when cmd has exited
 }
 
 // cluster is a test etcd cluster on loopback ports.
@@ -86,13 +86,35 @@ func freePorts(t testing.TB, n int) []int {
 }
 
 // startCluster starts an n-member etcd cluster and waits until it serves
-// requests. It is stopped in t.Cleanup.
+// requests. It is stopped in t.Cleanup. A member that exits during start-up
+// (another process took its port meanwhile) makes it retry on other ports.
 func startCluster(t testing.TB, n int) *cluster {
 	t.Helper()
 	bin := etcdBinary(t)
+	for attempt := 1; ; attempt++ {
+		c := &cluster{t: t}
+		err := c.boot(bin, n)
+		if err == nil {
+			return c
+		}
+		for _, m := range c.members {
+			c.kill(m)
+		}
+		if attempt == 3 {
+			for _, m := range c.members {
+				t.Logf("etcd member %s log (tail):\n%s", m.name, m.log.tail(4000))
+			}
+			t.Fatalf("etcd cluster did not start: %v", err)
+		}
+		t.Logf("etcd cluster did not start (%v); retrying on other ports", err)
+	}
+}
+
+// boot starts the members of a new cluster and waits until they serve.
+func (c *cluster) boot(bin string, n int) error {
+	t := c.t
 	dir := t.TempDir()
 	ports := freePorts(t, 2*n)
-	c := &cluster{t: t}
 	var initial []string
 	for i := range n {
 		m := &member{
@@ -131,8 +153,7 @@ func startCluster(t testing.TB, n int) *cluster {
 			}
 		}
 	})
-	c.waitHealthy(30 * time.Second)
-	return c
+	return c.healthy(30 * time.Second)
 }
 
 // start starts (or restarts, from its data directory) member m.
@@ -148,8 +169,9 @@ func (c *cluster) start(m *member) {
 		c.t.Fatalf("start etcd member %s: %v", m.name, err)
 	}
 	m.cmd = cmd
-	m.waitResult = make(chan error, 1)
-	go func() { m.waitResult <- cmd.Wait() }()
+	exited := make(chan struct{})
+	m.exited = exited
+	go func() { cmd.Wait(); close(exited) }()
 }
 
 // kill stops member m with SIGKILL (a crash, not a clean shutdown) and waits
@@ -161,7 +183,7 @@ func (c *cluster) kill(m *member) {
 		return
 	}
 	m.cmd.Process.Kill()
-	<-m.waitResult
+	<-m.exited
 	m.cmd = nil
 }
 
@@ -183,20 +205,29 @@ func (c *cluster) config() clientv3.Config {
 	}
 }
 
-// waitHealthy waits until every running member answers a linearizable read.
+// waitHealthy waits until every running member answers a linearizable read,
+// and fails the test if one does not.
 func (c *cluster) waitHealthy(timeout time.Duration) {
 	c.t.Helper()
+	if err := c.healthy(timeout); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// healthy waits until every running member answers a linearizable read. It
+// gives up when a member exits or after timeout.
+func (c *cluster) healthy(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for _, m := range c.members {
 		m.mu.Lock()
-		running := m.cmd != nil
+		running, exited := m.cmd != nil, m.exited
 		m.mu.Unlock()
 		if !running {
 			continue
 		}
 		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.clientURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 		if err != nil {
-			c.t.Fatalf("etcd client for %s: %v", m.name, err)
+			return fmt.Errorf("etcd client for %s: %w", m.name, err)
 		}
 		for {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -205,14 +236,21 @@ func (c *cluster) waitHealthy(timeout time.Duration) {
 			if err == nil {
 				break
 			}
+			select {
+			case <-exited:
+				cli.Close()
+				return fmt.Errorf("etcd member %s exited: %s", m.name, m.log.tail(1000))
+			default:
+			}
 			if time.Now().After(deadline) {
 				cli.Close()
-				c.t.Fatalf("etcd member %s not healthy after %v: %v\n%s", m.name, timeout, err, m.log.tail(4000))
+				return fmt.Errorf("etcd member %s not healthy after %v: %w", m.name, timeout, err)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 		cli.Close()
 	}
+	return nil
 }
 
 // leader returns the member that is the raft leader.

@@ -7,6 +7,7 @@ package redis
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -58,15 +59,31 @@ func freePorts(t testing.TB, n int) []int {
 	return ports
 }
 
-// startServer starts one redis-server with the given extra arguments, waits
-// until it answers PING and returns its address.
-func startServer(t testing.TB, port int, extra ...string) string {
+// startServer starts one redis-server, in cluster mode if cluster is set,
+// waits until it answers PING and returns its address. A server that exits
+// during start-up (another process took its port meanwhile) is retried on
+// other ports.
+func startServer(t testing.TB, cluster bool) string {
 	t.Helper()
 	bin := binary(t, "redis-server")
+	for attempt := 1; ; attempt++ {
+		addr, err := tryServer(t, bin, cluster)
+		if err == nil {
+			return addr
+		}
+		if attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("%v; retrying on other ports", err)
+	}
+}
+
+func tryServer(t testing.TB, bin string, cluster bool) (string, error) {
+	ports := freePorts(t, 2)
 	dir := t.TempDir()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	args := append([]string{
-		"--port", strconv.Itoa(port),
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+	args := []string{
+		"--port", strconv.Itoa(ports[0]),
 		"--bind", "127.0.0.1",
 		"--dir", dir,
 		"--save", "",
@@ -74,7 +91,15 @@ func startServer(t testing.TB, port int, extra ...string) string {
 		"--daemonize", "no",
 		"--logfile", "",
 		"--maxmemory-policy", "noeviction",
-	}, extra...)
+	}
+	if cluster {
+		args = append(args,
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+			"--cluster-port", strconv.Itoa(ports[1]),
+			"--cluster-node-timeout", "5000",
+		)
+	}
 	var log syncBuffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = &log
@@ -85,9 +110,12 @@ func startServer(t testing.TB, port int, extra ...string) string {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
+	kill := sync.OnceFunc(func() {
 		cmd.Process.Kill()
 		<-done
+	})
+	t.Cleanup(func() {
+		kill()
 		if t.Failed() {
 			t.Logf("redis-server %s log (tail):\n%s", addr, log.tail(3000))
 		}
@@ -100,15 +128,16 @@ func startServer(t testing.TB, port int, extra ...string) string {
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			return addr
+			return addr, nil
 		}
 		select {
 		case <-done:
-			t.Fatalf("redis-server %s exited: %s", addr, log.tail(3000))
+			return "", fmt.Errorf("redis-server %s exited: %s", addr, log.tail(1000))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redis-server %s not answering: %v\n%s", addr, err, log.tail(3000))
+			kill()
+			return "", fmt.Errorf("redis-server %s not answering: %v\n%s", addr, err, log.tail(3000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -117,7 +146,7 @@ func startServer(t testing.TB, port int, extra ...string) string {
 // startStandalone starts a standalone redis-server and returns its address.
 func startStandalone(t testing.TB) string {
 	t.Helper()
-	return startServer(t, freePorts(t, 1)[0])
+	return startServer(t, false)
 }
 
 // startCluster starts a Redis Cluster of n masters without replicas, waits
@@ -125,15 +154,9 @@ func startStandalone(t testing.TB) string {
 func startCluster(t testing.TB, n int) []string {
 	t.Helper()
 	cli := binary(t, "redis-cli")
-	ports := freePorts(t, 2*n)
 	var addrs []string
-	for i := range n {
-		addrs = append(addrs, startServer(t, ports[2*i],
-			"--cluster-enabled", "yes",
-			"--cluster-config-file", filepath.Join(t.TempDir(), "nodes.conf"),
-			"--cluster-port", strconv.Itoa(ports[2*i+1]),
-			"--cluster-node-timeout", "5000",
-		))
+	for range n {
+		addrs = append(addrs, startServer(t, true))
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")

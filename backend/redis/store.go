@@ -36,6 +36,9 @@
 // over every slot keeps writes spread over every master (this is not a hash-tag
 // funnel).
 //
+// The scripts read TIME before they write, which needs Redis 5.0 or later
+// (script effects replication); Debian's 7.0 is what the tests run.
+//
 // The versions exceed neither 2^53 (Lua's numbers are doubles) nor, until the
 // year 2255, the clock's microseconds.
 //
