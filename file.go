@@ -370,6 +370,18 @@ func (f *File) dirtyFor(ctx context.Context, idx uint64) (*dirtyBlock, error) {
 	}
 	d := &dirtyBlock{}
 	src, base, inline, err := f.c.blockContent(ctx, f.n, idx)
+	for attempt := 0; errors.Is(err, errBlockMissing) && attempt < 3; attempt++ {
+		// Another client's commit freed the block our copy of the inode
+		// names: materialize from the newer version instead.
+		old := f.n
+		if err := f.refresh(ctx, true); err != nil {
+			return nil, err
+		}
+		if f.n == old {
+			break
+		}
+		src, base, inline, err = f.c.blockContent(ctx, f.n, idx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -415,16 +427,25 @@ func (f *File) commit(ctx context.Context) error {
 		return nil
 	}
 	var superseded []blockRef
+	var appended map[uint64]*dirtyBlock // the last attempt's append blocks
 	n, err := f.c.update(ctx, f.ino, func(t *tx, n *inode) error {
 		if !n.isReg() {
 			return syscall.EISDIR
 		}
 		dirty, end := f.dirty, f.writeEnd
 		if len(f.appendb) > 0 {
+			// An earlier attempt lost its CAS: the data blocks it uploaded
+			// for the append are referenced by no tree.
+			for _, d := range appended {
+				if !d.uploaded.isZero() {
+					superseded = append(superseded, d.uploaded)
+				}
+			}
 			var err error
 			if dirty, err = f.c.appendBlocks(ctx, n, f.appendb); err != nil {
 				return err
 			}
+			appended = dirty
 			end = n.size + uint64(len(f.appendb))
 		}
 		size := max(n.size, end)
