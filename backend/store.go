@@ -110,6 +110,9 @@ type Lister interface {
 
 // Putter is implemented by stores that can write a value unconditionally more
 // cheaply than CAS. voldfs uses it only for write-once values under fresh keys.
+// Put returns the new version, or NoVersion when the store cannot learn it
+// without another round trip (memcached); a caller that needs the version of
+// a value it Put must Get it.
 type Putter interface {
 	Put(ctx context.Context, key string, value []byte) (Version, error)
 }
@@ -141,7 +144,8 @@ func GetMulti(ctx context.Context, s Store, keys []string) (map[string]Item, err
 }
 
 // Put writes value under a key the caller knows to be fresh (write-once): with
-// s's Putter if it has one, else with a create-only CAS.
+// s's Putter if it has one, else with a create-only CAS. The version may be
+// NoVersion (see Putter).
 func Put(ctx context.Context, s Store, key string, value []byte) (Version, error) {
 	if p, ok := s.(Putter); ok {
 		return p.Put(ctx, key, value)

@@ -11,7 +11,10 @@
 // still there, its CAS unique is the new version; if another writer got in
 // first, the write is already overwritten and the version returned is one no
 // item can have (so a CAS with it fails, as it would with the true, stale
-// one), drawn at random from the upper half of the version range. A write therefore costs two round trips and reads its value back.
+// one), drawn at random from the upper half of the version range. A CAS
+// therefore costs two round trips and reads its value back. Put (for
+// write-once values) is a plain "set" that returns NoVersion, and Delete with
+// AnyVersion a plain "delete": one round trip each.
 //
 // memcached has no conditional delete. Delete with a version is a "cas" that
 // replaces the value with a tombstone: an empty item with flags 0 and a
@@ -330,7 +333,10 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) (backend.Vers
 	if err := s.store(ctx, s.c.Set, it); err != nil {
 		return backend.NoVersion, writeErr("put", key, err)
 	}
-	return s.versionOf(ctx, key, it)
+	// memcached's set does not report the new CAS unique and reading it
+	// back would read the whole value again: Put is for write-once values
+	// whose version no one needs (backend.Putter allows NoVersion).
+	return backend.NoVersion, nil
 }
 
 // Delete implements backend.Store by replacing the value with a tombstone
@@ -343,6 +349,17 @@ func (s *Store) Delete(ctx context.Context, key string, old backend.Version) err
 }
 
 func (s *Store) delete(ctx context.Context, mk string, old backend.Version) error {
+	if old == backend.AnyVersion {
+		// Whatever version is there may go: a plain delete, which does not
+		// read the value first (blocks are half a megabyte). A tombstone
+		// left by a recent conditional delete is deleted too, so deleting
+		// a key that was deleted within the last second reports success.
+		_, err := call(ctx, s, func() (struct{}, error) { return struct{}{}, s.c.Delete(mk) })
+		if errors.Is(err, mc.ErrCacheMiss) {
+			return backend.ErrNotFound
+		}
+		return err
+	}
 	tomb := &mc.Item{Key: mk, Value: []byte{}, Flags: tombstone, Expiration: tombstoneTTL}
 	for {
 		if old == backend.NoVersion || old == backend.AnyVersion {
