@@ -158,19 +158,33 @@ func (c *core) fetchBlocks(ctx context.Context, refs []blockRef) (map[blockRef][
 	return got, nil
 }
 
-// freeBlocks deletes blocks no tree references any more. Failures only leak
-// space, which fsck's GC reclaims, so they are not reported.
+// freeBlocks deletes blocks no tree references any more, in the background
+// so that the operation that freed them does not wait (waitFrees waits).
+// Failures only leak space, which fsck's GC reclaims, so they are not
+// reported. The cache forgets the blocks at once.
 func (c *core) freeBlocks(ctx context.Context, refs []blockRef) {
 	if len(refs) == 0 {
 		return
 	}
+	for _, r := range refs {
+		c.cache.remove(r)
+	}
 	ctx = context.WithoutCancel(ctx)
-	c.parallel(ctx, len(refs), func(ctx context.Context, i int) error {
-		c.cache.remove(refs[i])
-		_ = c.blocks.Delete(ctx, c.blockKey(refs[i]), backend.AnyVersion)
-		return nil
-	})
+	c.frees.Add(1)
+	go func() {
+		defer c.frees.Done()
+		c.freeSem <- struct{}{}
+		defer func() { <-c.freeSem }()
+		c.parallel(ctx, len(refs), func(ctx context.Context, i int) error {
+			c.stats.blockDeletes.Add(1)
+			_ = c.blocks.Delete(ctx, c.blockKey(refs[i]), backend.AnyVersion)
+			return nil
+		})
+	}()
 }
+
+// waitFrees waits for background frees to finish.
+func (c *core) waitFrees() { c.frees.Wait() }
 
 // dirNodes adapts the block layer to the directory trie's nodeStore.
 type dirNodes struct{ c *core }
@@ -511,6 +525,7 @@ func (t *treeOp) rebuild(level int, old blockRef, base uint64, ups []blockUpdate
 	if err != nil {
 		return blockRef{}, err
 	}
+	t.c.cache.addAny(ref, out, len(out)*20)
 	t.written = append(t.written, ref)
 	return ref, nil
 }

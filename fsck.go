@@ -67,6 +67,7 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 		o.Grace = time.Hour
 	}
 	cutoff := time.Now().Add(-o.Grace)
+	c.waitFrees()
 	if err := c.recoverRename(ctx); err != nil {
 		return nil, fmt.Errorf("fsck: %w", err)
 	}

@@ -227,11 +227,18 @@ func (f *FS) readDir(dir uint64, cookie uint64, n int) ([]DirEntry, error) {
 		return nil, syscall.ENOTDIR
 	}
 	ents, cookies, err := dirList(ctx, dirNodes{f.c}, ci.n.inline, cookie, n)
-	if errors.Is(err, errBlockMissing) && age != 0 {
-		// The cached directory was stale: a newer version freed its nodes.
-		if ci, err = f.c.getInode(ctx, dir, 0); err != nil {
-			return nil, err
+	for attempt := 0; errors.Is(err, errBlockMissing) && attempt < 8; attempt++ {
+		// A newer version freed the nodes of the one we read (even a
+		// fresh read can lose that race): read the latest and retry. A
+		// block missing from an unchanged version is corruption.
+		fresh, ferr := f.c.getInode(ctx, dir, 0)
+		if ferr != nil {
+			return nil, ferr
 		}
+		if fresh.ver == ci.ver {
+			break
+		}
+		ci = fresh
 		ents, cookies, err = dirList(ctx, dirNodes{f.c}, ci.n.inline, cookie, n)
 	}
 	if err != nil {

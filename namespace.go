@@ -124,6 +124,7 @@ func (c *core) create(ctx context.Context, dir uint64, name string, mode uint32,
 		// reply): then the inode is live, and an orphan for fsck if not.
 		if renameErrDefinite(err) {
 			c.dropInode(n.ino)
+			c.stats.inodeDeletes.Add(1)
 			_ = c.inodes.Delete(context.WithoutCancel(ctx), c.inodeKey(n.ino), ver)
 		}
 		return nil, err
@@ -235,6 +236,7 @@ func (c *core) destroy(ctx context.Context, ino uint64) error {
 	} else {
 		werr = c.treeRefs(ctx, n, func(r blockRef, _ byte) error { refs = append(refs, r); return nil })
 	}
+	c.stats.inodeDeletes.Add(1)
 	err = c.inodes.Delete(ctx, c.inodeKey(ino), ci.ver)
 	if errors.Is(err, backend.ErrConflict) {
 		// Someone changed it since: look again with the latest version.

@@ -64,6 +64,13 @@ func (c *core) renameOnce(ctx context.Context, odir uint64, oname string, ndir u
 	if odir == ndir && oname == nname {
 		return nil
 	}
+	if sn.isDir() && odir != ndir {
+		// Checked before the target, as Linux does: EINVAL wins over
+		// ENOTEMPTY. It is checked again under the rename lease.
+		if err := c.checkNotInside(ctx, se.ino, ndir); err != nil {
+			return err
+		}
+	}
 	te, tn, err := c.lookup(ctx, nd.n, nname)
 	switch {
 	case errors.Is(err, syscall.ENOENT):
@@ -305,22 +312,8 @@ func renameErrDefinite(err error) bool {
 func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bool, error) {
 	isDir := in.typ == typeDir
 	if isDir {
-		// The new parent must not be the moved directory or inside it.
-		for p, depth := in.ndir, 0; ; depth++ {
-			if p == in.ino {
-				return false, syscall.EINVAL
-			}
-			if p == RootIno {
-				break
-			}
-			if depth > 1<<16 {
-				return false, syscall.ELOOP
-			}
-			ci, err := c.getInode(ctx, p, 0)
-			if err != nil {
-				return false, err
-			}
-			p = ci.n.parent
+		if err := c.checkNotInside(ctx, in.ino, in.ndir); err != nil {
+			return false, err
 		}
 	} else {
 		// Hold an extra link while the inode has two entries, so that a
@@ -408,6 +401,27 @@ func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bo
 		}
 	}
 	return replaced, err
+}
+
+// checkNotInside fails with EINVAL if dir is directory ino or inside it,
+// walking up through ".." pointers read fresh from the store.
+func (c *core) checkNotInside(ctx context.Context, ino, dir uint64) error {
+	for p, depth := dir, 0; ; depth++ {
+		if p == ino {
+			return syscall.EINVAL
+		}
+		if p == RootIno {
+			return nil
+		}
+		if depth > 1<<16 {
+			return syscall.ELOOP
+		}
+		ci, err := c.getInode(ctx, p, 0)
+		if err != nil {
+			return err
+		}
+		p = ci.n.parent
+	}
 }
 
 func typeMode(typ uint8) uint32 {

@@ -103,8 +103,10 @@ type core struct {
 	omu  sync.Mutex
 	open map[uint64]*openInode // inodes with open handles in this process
 
-	closed atomic.Bool
-	stats  counters
+	closed  atomic.Bool
+	stats   counters
+	frees   sync.WaitGroup // background block frees
+	freeSem chan struct{}  // bounds concurrent background frees
 }
 
 // openInode tracks the handles of one inode open in this process, so that an
@@ -116,13 +118,17 @@ type openInode struct {
 
 // counters count store round trips, for tests and benchmarks.
 type counters struct {
-	inodeGets, inodeCAS, blockGets, blockPuts, conflicts atomic.Int64
+	inodeGets, inodeCAS, inodeDeletes, blockGets, blockPuts, blockDeletes, conflicts atomic.Int64
 }
 
-// Stats are cumulative counts of an FS's store operations.
+// Stats are cumulative counts of an FS's store operations. Conflicts
+// counts CASes that lost to another writer (and were retried); it is
+// included in InodeCAS.
 type Stats struct {
-	InodeGets, InodeCAS, BlockGets, BlockPuts, Conflicts int64
-	CacheHits, CacheMisses                               int64
+	InodeGets, InodeCAS, InodeDeletes  int64
+	BlockGets, BlockPuts, BlockDeletes int64
+	Conflicts                          int64
+	CacheHits, CacheMisses             int64
 }
 
 // Stats returns the store operations this FS has issued so far.
@@ -131,11 +137,14 @@ func (f *FS) Stats() Stats {
 	f.c.cache.mu.Lock()
 	h, m := f.c.cache.hits, f.c.cache.miss
 	f.c.cache.mu.Unlock()
-	return Stats{s.inodeGets.Load(), s.inodeCAS.Load(), s.blockGets.Load(), s.blockPuts.Load(), s.conflicts.Load(), h, m}
+	return Stats{s.inodeGets.Load(), s.inodeCAS.Load(), s.inodeDeletes.Load(),
+		s.blockGets.Load(), s.blockPuts.Load(), s.blockDeletes.Load(), s.conflicts.Load(), h, m}
 }
 
 // RoundTrips is the total number of store requests in s.
-func (s Stats) RoundTrips() int64 { return s.InodeGets + s.InodeCAS + s.BlockGets + s.BlockPuts }
+func (s Stats) RoundTrips() int64 {
+	return s.InodeGets + s.InodeCAS + s.InodeDeletes + s.BlockGets + s.BlockPuts + s.BlockDeletes
+}
 
 func validFSName(name string) bool {
 	if len(name) == 0 || len(name) > 64 {
@@ -175,6 +184,7 @@ func newCore(s backend.Store, o *Options) (*core, error) {
 		inodeCache: make(map[uint64]*cachedInode),
 		maxInodes:  1 << 18,
 		open:       make(map[uint64]*openInode),
+		freeSem:    make(chan struct{}, 4),
 	}
 	if o.Blocks != nil {
 		c.blocks = o.Blocks
@@ -311,8 +321,13 @@ func (f *FS) Close() error {
 	if f.c.closed.Swap(true) {
 		return fs.ErrClosed
 	}
+	f.c.waitFrees()
 	return nil
 }
+
+// Flush waits until the blocks that operations so far have freed are
+// deleted from the store (they are deleted in the background).
+func (f *FS) Flush() { f.c.waitFrees() }
 
 // WithContext returns a view of f whose operations, and those of files it
 // opens, are bounded by ctx.
