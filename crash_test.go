@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -343,12 +344,15 @@ func TestCrashSweep(t *testing.T) {
 					t.Fatal(err)
 				}
 				inner := m.inj(i)
+				var opMu sync.Mutex
 				var failedOp string
 				fst.SetInjector(faulty.InjectorFunc(func(op faulty.Op, key string) error {
 					err := inner.MaybeError(op, key)
+					opMu.Lock()
 					if err != nil && failedOp == "" {
 						failedOp = fmt.Sprintf("%v %s", op, key)
 					}
+					opMu.Unlock()
 					return err
 				}))
 				done, short, err := crashWorkload(f)
@@ -369,7 +373,9 @@ func TestCrashSweep(t *testing.T) {
 				t.Run(fmt.Sprint(i), func(t *testing.T) {
 					crashRecoverAndCheck(t, s, done, short, m.name == "ambiguous")
 					if t.Failed() {
+						opMu.Lock()
 						t.Logf("failed store operation %d: %s, in step %d: %v", i, failedOp, done, err)
+						opMu.Unlock()
 					}
 				})
 				swept++
