@@ -19,7 +19,9 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/voldfs/voldfs/backend"
+	"github.com/voldfs/voldfs/backend/memcache"
 	"github.com/voldfs/voldfs/backend/memory"
+	"github.com/voldfs/voldfs/internal/testserver"
 )
 
 // Multi-client torture: K FS values on one store, several goroutines on
@@ -677,4 +679,19 @@ func runTorture(t *testing.T, stores func() backend.Store) {
 
 func TestTortureMemory(t *testing.T) {
 	runTorture(t, func() backend.Store { return memory.New() })
+}
+
+// TestTortureMemcached runs the torture on a real memcached (started by
+// internal/testserver; skipped without the binary, except in CI). memcached
+// cannot list keys, so Fsck checks entries and link counts but not garbage.
+func TestTortureMemcached(t *testing.T) {
+	addr := testserver.Memcached(t)
+	runTorture(t, func() backend.Store {
+		s, err := memcache.New(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }
