@@ -80,6 +80,8 @@ func Open(path string, opts *Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
+	// A batch waits at most this long for company before it commits.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	return &Store{db: db}, nil
 }
 
@@ -202,13 +204,20 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) (backend.Vers
 	if err := s.checkWrite(ctx, key, value); err != nil {
 		return backend.NoVersion, err
 	}
+	// Puts are write-once blocks, written by voldfs many at a time: Batch
+	// lets concurrent puts share one transaction and one fsync. fn may run
+	// more than once (bbolt retries a failed batch one by one), so it only
+	// sets nv from the transaction it runs in.
 	var nv backend.Version
-	err := s.write(ctx, func(b *bbolt.Bucket) (err error) {
-		nv, err = put(b, key, value)
+	err := s.db.Batch(func(tx *bbolt.Tx) (err error) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		nv, err = put(tx.Bucket(bucket), key, value)
 		return err
 	})
 	if err != nil {
-		return backend.NoVersion, fmt.Errorf("bolt: put %q: %w", key, err)
+		return backend.NoVersion, fmt.Errorf("bolt: put %q: %w", key, dbErr(err))
 	}
 	return nv, nil
 }
