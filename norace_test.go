@@ -1,0 +1,5 @@
+//go:build !race
+
+package voldfs
+
+const raceEnabled = false
