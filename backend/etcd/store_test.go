@@ -5,11 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/voldfs/voldfs/backend"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -151,4 +155,48 @@ func TestEtcdSpecifics(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDeadline checks that a call to a server that never answers returns
+// the context's error once its deadline passes, not after the client's own
+// timeouts.
+func TestDeadline(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold the connection open, say nothing
+		}
+	}()
+	s, err := New(clientv3.Config{Endpoints: []string{"http://" + l.Addr().String()}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for name, call := range map[string]func(ctx context.Context) error{
+		"Get": func(ctx context.Context) error { _, _, err := s.Get(ctx, "k"); return err },
+		"CAS": func(ctx context.Context) error { _, err := s.CAS(ctx, "k", backend.NoVersion, []byte("v")); return err },
+		"Delete": func(ctx context.Context) error {
+			return s.Delete(ctx, "k", backend.AnyVersion)
+		},
+		"List": func(ctx context.Context) error { return s.List(ctx, "", func(string) error { return nil }) },
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		start := time.Now()
+		err := call(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s against a silent server: %v, want context.DeadlineExceeded", name, err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s returned %v after a 200ms deadline", name, d)
+		}
+	}
 }
