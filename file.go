@@ -248,32 +248,48 @@ func (f *File) readBlocks(ctx context.Context, p []byte, off int64) (int, error)
 		}
 		clear(dst[k:])
 	}
-	if off == f.lastRead && !inline && last+1 > f.raNext {
-		// Sequential: keep the next few blocks on their way.
-		f.readahead(last+1, 4)
-		f.raNext = last + 4
+	if off == f.lastRead && !inline && last+f.c.raWindow()/2 >= f.raNext {
+		// Sequential: keep a window of blocks on their way, refilled
+		// when the reader is half-way through it.
+		from := max(last+1, f.raNext)
+		f.readahead(from, int(last+1+f.c.raWindow()-from))
+		f.raNext = last + 1 + f.c.raWindow()
 	}
 	f.lastRead = off + int64(len(p))
 	return len(p), nil
 }
 
-// readahead fetches the next blocks of a sequential reader into the cache in
-// the background.
+// readahead fetches count blocks from block index from into the cache in
+// the background, in one batch where the store offers it.
 func (f *File) readahead(from int64, count int) {
 	n, size, c := f.n, f.size, f.c
 	bs := int64(c.blockSize)
+	if count <= 0 || from*bs >= int64(size) {
+		return
+	}
 	ctx := context.WithoutCancel(f.fs.ctx)
 	go func() {
+		var refs []blockRef
 		for idx := from; idx < from+int64(count) && idx*bs < int64(size); idx++ {
 			ref, err := c.treeLookup(ctx, n, uint64(idx))
-			if err != nil || ref.isZero() {
-				continue
+			if err != nil {
+				return
 			}
-			if _, ok := c.cache.get(ref); !ok {
-				_, _ = c.getBlock(ctx, recData, ref)
-			}
+			refs = append(refs, ref)
 		}
+		_, _ = c.fetchBlocks(ctx, refs)
 	}()
+}
+
+// raWindow is how many blocks sequential readahead keeps in flight: enough
+// to keep Parallelism requests busy, at least 4 MiB, at most an eighth of
+// the cache.
+func (c *core) raWindow() int64 {
+	w := max(int64(c.par), int64(4<<20)/int64(c.blockSize))
+	if c.cache.max > 0 {
+		w = min(w, max(1, c.cache.max/8/int64(c.blockSize)))
+	}
+	return w
 }
 
 // Write writes p at the current offset (at the end of the file with
