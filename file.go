@@ -353,9 +353,15 @@ func (f *File) writeAt(p []byte, off int64) (int, error) {
 		if end := b + chunk; end > len(d.data) {
 			f.dbytes += end - len(d.data)
 			if end > cap(d.data) {
-				// Grow geometrically up to the block size; the bytes
-				// past len are always zero, so reslicing exposes zeros.
-				nd := make([]byte, len(d.data), min(int(bs), max(end, 2*cap(d.data))))
+				// Grow geometrically up to the block size (a small file
+				// stays small); past the first block the file is big, so
+				// take the whole block at once. The bytes past len are
+				// always zero, so reslicing exposes zeros.
+				c := min(int(bs), max(end, 2*cap(d.data)))
+				if idx > 0 {
+					c = int(bs)
+				}
+				nd := make([]byte, len(d.data), c)
 				copy(nd, d.data)
 				d.data = nd
 			}
