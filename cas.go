@@ -19,6 +19,11 @@ import (
 // errNoChange, returned by an update function, ends the update without a CAS.
 var errNoChange = errors.New("voldfs: no change")
 
+// errOutcomeUnknown marks an update error after which the CAS may or may
+// not have been applied: blocks the attempt wrote may be live and must not
+// be freed.
+var errOutcomeUnknown = errors.New("outcome unknown")
+
 // tx collects the blocks one commit attempt wrote and the blocks the new
 // version no longer references.
 type tx struct {
@@ -84,7 +89,7 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 			if errors.Is(err, backend.ErrTooLarge) {
 				return nil, fmt.Errorf("inode %s: %w", key, syscall.EFBIG)
 			}
-			return nil, fmt.Errorf("cas %s: %w", key, err)
+			return nil, fmt.Errorf("cas %s: %w (%w)", key, err, errOutcomeUnknown)
 		}
 		c.stats.conflicts.Add(1)
 		c.freeBlocks(ctx, t.written)

@@ -51,6 +51,7 @@ type dirtyBlock struct {
 	spans    [][2]int
 	uploaded blockRef // data as uploaded by an earlier commit attempt
 	upBase   blockRef
+	temp     bool // made for one commit attempt: its upload is the attempt's
 }
 
 func (d *dirtyBlock) addSpan(lo, hi int) {
@@ -481,6 +482,22 @@ func (f *File) commit(ctx context.Context) error {
 		n.mtime, n.ctime = now(), now()
 		return nil
 	})
+	if err != nil && !errors.Is(err, errOutcomeUnknown) {
+		// No version references the blocks the attempts uploaded (the
+		// file may have been removed meanwhile): free them. A retried
+		// commit uploads again.
+		for _, d := range f.dirty {
+			if !d.uploaded.isZero() {
+				superseded = append(superseded, d.uploaded)
+				d.uploaded = blockRef{}
+			}
+		}
+		for _, d := range appended {
+			if !d.uploaded.isZero() {
+				superseded = append(superseded, d.uploaded)
+			}
+		}
+	}
 	f.c.freeBlocks(ctx, superseded)
 	if err != nil {
 		return err
@@ -517,6 +534,14 @@ func (c *core) appendBlocks(ctx context.Context, n *inode, data []byte) (map[uin
 // when their base did not change; ones it replaces go to superseded.
 func (c *core) applyDirty(ctx context.Context, t *tx, n *inode, dirty map[uint64]*dirtyBlock, size uint64, superseded *[]blockRef) error {
 	if n.root.isZero() && n.height == 0 && size <= inlineMax {
+		// Inline after all (another client shrank the file): blocks an
+		// earlier attempt uploaded are not needed.
+		for _, d := range dirty {
+			if !d.uploaded.isZero() {
+				*superseded = append(*superseded, d.uploaded)
+				d.uploaded = blockRef{}
+			}
+		}
 		buf := make([]byte, 0, size)
 		buf = append(buf, n.inline...)
 		if d := dirty[0]; d != nil {
@@ -533,7 +558,7 @@ func (c *core) applyDirty(ctx context.Context, t *tx, n *inode, dirty map[uint64
 	if n.root.isZero() && n.height == 0 && len(n.inline) > 0 && dirty[0] == nil {
 		// Leaving inline storage: the inline bytes become block 0.
 		dirty = maps.Clone(dirty)
-		dirty[0] = &dirtyBlock{data: n.inline, inline: true, spans: [][2]int{{0, len(n.inline)}}}
+		dirty[0] = &dirtyBlock{data: n.inline, inline: true, spans: [][2]int{{0, len(n.inline)}}, temp: true}
 	}
 	idxs := make([]uint64, 0, len(dirty))
 	for i := range dirty {
@@ -575,6 +600,11 @@ func (c *core) applyDirty(ctx context.Context, t *tx, n *inode, dirty map[uint64
 	for _, r := range old {
 		if !r.isZero() {
 			*superseded = append(*superseded, r)
+		}
+	}
+	for k, u := range ups {
+		if dirty[idxs[k]].temp && !u.ref.isZero() {
+			t.written = append(t.written, u.ref) // freed if this attempt loses
 		}
 	}
 	if err != nil {
