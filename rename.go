@@ -311,6 +311,22 @@ func renameErrDefinite(err error) bool {
 // target entry was replaced by this call.
 func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bool, error) {
 	isDir := in.typ == typeDir
+	if !recovering {
+		// Under the lease no other cross-directory rename can move the
+		// source, but a same-directory rename or an unlink may have taken
+		// it since the rename was planned: plan again then.
+		od, err := c.getInode(ctx, in.odir, 0)
+		if err != nil {
+			return false, err
+		}
+		e, _, err := c.lookup(ctx, od.n, in.oname)
+		if errors.Is(err, syscall.ENOENT) || err == nil && e.ino != in.ino {
+			return false, errRenameRace
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 	if isDir {
 		if err := c.checkNotInside(ctx, in.ino, in.ndir); err != nil {
 			return false, err
@@ -341,7 +357,10 @@ func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bo
 			return err
 		}
 		if found && e.ino == in.ino {
-			return errNoChange // applied before a crash
+			if recovering {
+				return errNoChange // applied before the crash
+			}
+			return errRenameRace // linked there meanwhile
 		}
 		if found != (in.target != 0) || found && e.ino != in.target {
 			return errRenameRace
