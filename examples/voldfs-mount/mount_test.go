@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -775,9 +776,9 @@ func TestSignal(t *testing.T) {
 	os.Mkdir(mp, 0o755)
 	store := "bolt:" + filepath.Join(dir, "s.db")
 	for i, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		var stderr bytes.Buffer
+		stderr := &lockedBuffer{}
 		cmd := exec.Command(bin, "-store", store, mp)
-		cmd.Stderr = &stderr
+		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -817,4 +818,23 @@ func waitMounted(mp string, want bool) bool {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return false
+}
+
+// lockedBuffer is a bytes.Buffer a child process's output goroutine and
+// the test can share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

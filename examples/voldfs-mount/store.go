@@ -10,6 +10,7 @@ import (
 
 	"github.com/voldfs/voldfs/backend"
 	"github.com/voldfs/voldfs/backend/bolt"
+	"github.com/voldfs/voldfs/backend/memcache"
 	"github.com/voldfs/voldfs/backend/memory"
 )
 
@@ -41,7 +42,7 @@ func openStore(url string) (backend.Store, error) {
 		if !ok || servers == "" {
 			return nil, fmt.Errorf("store %q: want memcache://HOST:PORT[,HOST:PORT...]", url)
 		}
-		return openMemcache(strings.Split(servers, ","))
+		return memcache.New(strings.Split(servers, ",")...)
 	}
 	return nil, fmt.Errorf("store %q: unknown scheme %q (want bolt, mem or memcache)", url, scheme)
 }

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestBenchFUSE measures the mount against go-fuse's loopback example over
+// tmpfs, in one run on one machine: sequential 1 GiB write and read (MB/s)
+// and creating 10,000 small files (files/s). It runs only with
+// VOLDFS_FUSE_BENCH=1 (it takes minutes and gigabytes):
+//
+//	VOLDFS_FUSE_BENCH=1 go test -run TestBenchFUSE -v -timeout 30m ./examples/voldfs-mount
+//
+// VOLDFS_FUSE_BENCH_STORES lists the voldfs stores to measure (default
+// "bolt,mem,memcache"; memcache starts its own memcached).
+func TestBenchFUSE(t *testing.T) {
+	if os.Getenv("VOLDFS_FUSE_BENCH") == "" {
+		t.Skip("set VOLDFS_FUSE_BENCH=1 to run the FUSE benchmark")
+	}
+	requireFUSE(t)
+	if os.Geteuid() != 0 {
+		t.Skip("the benchmark drops the page cache between write and read: run as root")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "voldfs-mount")
+	loop := filepath.Join(dir, "loopback")
+	for _, b := range [][]string{{"-o", bin, "."}, {"-o", loop, "github.com/hanwen/go-fuse/v2/example/loopback"}} {
+		if out, err := exec.Command("go", append([]string{"build"}, b...)...).CombinedOutput(); err != nil {
+			t.Fatalf("go build %v: %v\n%s", b, err, out)
+		}
+	}
+	stores := strings.Split(os.Getenv("VOLDFS_FUSE_BENCH_STORES"), ",")
+	if stores[0] == "" {
+		stores = []string{"bolt", "mem", "memcache"}
+	}
+	t.Logf("machine: %d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	t.Logf("| mount | seq write 1 GiB (MB/s) | seq read 1 GiB (MB/s) | create 10,000 files (files/s) |")
+	t.Logf("|---|---|---|---|")
+
+	// go-fuse loopback over tmpfs.
+	shm := filepath.Join(dir, "tmpfs")
+	os.Mkdir(shm, 0o755)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3g", "tmpfs", shm).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v\n%s", err, out)
+	}
+	defer exec.Command("umount", shm).Run()
+	benchMount(t, "go-fuse loopback over tmpfs", dir, loop, "MNT", shm)
+	for _, s := range stores {
+		var url string
+		switch s {
+		case "bolt":
+			url = "bolt:" + filepath.Join(dir, "bench.db")
+		case "mem":
+			url = "mem:"
+		case "memcache":
+			url = "memcache://" + benchMemcached(t)
+		default:
+			t.Fatalf("unknown store %q", s)
+		}
+		benchMount(t, "voldfs-mount "+s, dir, bin, "-store", url, "MNT")
+	}
+}
+
+// benchMemcached starts a memcached big enough for the 1 GiB file.
+func benchMemcached(t *testing.T) string {
+	bin, err := exec.LookPath("memcached")
+	if err != nil {
+		t.Fatal("memcached not installed")
+	}
+	addr := "127.0.0.1:21299"
+	cmd := exec.Command(bin, "-l", "127.0.0.1", "-p", "21299", "-U", "0", "-M", "-m", "4096", "-u", "root")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	time.Sleep(300 * time.Millisecond)
+	return addr
+}
+
+// benchMount runs bin with args (MNT replaced by a fresh mountpoint) and
+// measures the three workloads on the mount.
+func benchMount(t *testing.T, label, dir, bin string, args ...string) {
+	mp, err := os.MkdirTemp(dir, "mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range args {
+		if a == "MNT" {
+			args[i] = mp
+		}
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		syscall.Unmount(mp, 0)
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	if !waitMounted(mp, true) {
+		t.Fatalf("%s: not mounted", label)
+	}
+	const size, chunk = 1 << 30, 1 << 20
+	buf := make([]byte, chunk)
+	for i := range buf {
+		buf[i] = byte(i*7 + i>>8)
+	}
+	name := filepath.Join(mp, "big")
+
+	start := time.Now()
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < size; n += chunk {
+		if _, err := f.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	write := time.Since(start)
+
+	os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0)
+	start = time.Now()
+	f, err = os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for {
+		n, err := f.Read(buf)
+		total += n
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	f.Close()
+	read := time.Since(start)
+	if total != size {
+		t.Fatalf("%s: read %d bytes, want %d", label, total, size)
+	}
+	os.Remove(name)
+
+	small := make([]byte, 1024)
+	start = time.Now()
+	for d := 0; d < 10; d++ {
+		sub := filepath.Join(mp, fmt.Sprint("d", d))
+		if err := os.Mkdir(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 1000; i++ {
+			if err := os.WriteFile(filepath.Join(sub, fmt.Sprint("f", i)), small, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	create := time.Since(start)
+	t.Logf("| %s | %.0f | %.0f | %.0f |", label, size/1e6/write.Seconds(), size/1e6/read.Seconds(), 10000/create.Seconds())
+}
