@@ -18,6 +18,21 @@ package voldfs
 // which blocks it wrote and which blocks of the old tree it made unreachable.
 // The top node lives inline in the directory's inode when it is small, so a
 // small directory costs no block I/O at all.
+//
+// Write buffer. Once the trie reaches blocks (the top node is a branch, or
+// lives in a block), inserts and removes do not rewrite it: they are logged
+// in a small buffer inside the inline root, LSM-style, so a create or unlink
+// in a large directory usually writes no block, only the directory inode's
+// CAS. A buffered change is an insert (which may shadow the trie's entry of
+// the same name) or a tombstone (hiding the trie's entry). Each op records
+// whether the trie holds its name, so the entry count kept in the root stays
+// exact without I/O, and a name created and removed again before a merge
+// leaves no trace. When the encoded root would pass dirInlineMax, all
+// pending ops are merged into the trie in one pass: every touched leaf is
+// rewritten once, the touched leaves written in parallel, and the top node
+// once. Readers apply the buffer over the trie: a lookup checks it first; a
+// listing merges the two in cookie order, so a name's readdir position still
+// depends on its name alone and the listing guarantees are unchanged.
 
 import (
 	"context"
@@ -26,7 +41,10 @@ import (
 	"hash/crc32"
 	"math/bits"
 	"slices"
+	"sync"
 	"syscall"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // dirEntry is one name in a directory.
@@ -54,10 +72,30 @@ var errCookieCollision = fmt.Errorf("voldfs: name's readdir cookie is taken by a
 
 const (
 	// dirInlineMax bounds the inline root kept in the directory's inode. A
-	// directory of up to roughly 60 typical names stays entirely inline;
-	// beyond, the inline root is a pointer, so inodes stay small and cheap
-	// to CAS.
-	dirInlineMax = 2 << 10
+	// directory of up to roughly 130 typical names stays entirely inline;
+	// beyond, the inline root is a pointer to the trie plus the write
+	// buffer, which fills the rest. It is 4 KiB, not 2: the buffer's size
+	// sets how often a merge must rewrite leaves (about one merge per 180
+	// typical creates instead of 90), and the inode of a small file already
+	// carries up to 4 KiB inline (inlineMax), so the store handles inodes of
+	// this size on every write anyway. Going further would make every CAS
+	// of a large directory ship more bytes for a shrinking gain.
+	dirInlineMax = 4 << 10
+
+	// dirInlineBranchMax bounds an inline top branch: a bigger one goes to
+	// a block, leaving the inline space to the write buffer (a wide top
+	// branch inline would cost a merge every few dozen changes to save one
+	// block write per merge).
+	dirInlineBranchMax = dirInlineMax / 4
+
+	// dirMergeBelow: a remove that leaves at most this many entries in a
+	// directory whose trie is in blocks merges at once, so that a nearly
+	// empty directory collapses back inline.
+	dirMergeBelow = 16
+
+	// dirMergeParallel bounds the concurrent block reads and writes of one
+	// merge (per branch).
+	dirMergeParallel = 16
 
 	// dirLeafMax bounds a leaf's encoding (also bounded by maxNode). Every
 	// insert or remove rewrites one whole leaf, so a smaller leaf makes
@@ -128,10 +166,19 @@ func dirPrefix(c uint64, off uint8) uint64 {
 //	        in ascending slot order. A subtree size is the total encoded
 //	        size of the subtree's entries; it lets a remove decide to
 //	        collapse a branch without reading its children.
-//	root:   count (uvarint, >= 1) | a leaf or branch type and body (the
-//	        top node inline) | or type ptr and a 16-byte block ref.
-//	        The root is what the inode stores; an empty directory is an
-//	        empty root.
+//	root:   count (uvarint, >= 1) | buffer | a leaf or branch type and
+//	        body (the top node inline) | or type ptr and a 16-byte block
+//	        ref. The root is what the inode stores; an empty directory is
+//	        an empty root. count is the number of entries the directory
+//	        holds, buffer applied.
+//	buffer: n (uvarint) | n × op, in strictly ascending cookie order; n is
+//	        0 when the top node is an inline leaf (changes then go to
+//	        the leaf directly).
+//	        op = name length (1) | name | kind (1) | ino (uvarint, inserts
+//	        only). kind's low 7 bits are 0 for a tombstone or the entry
+//	        type (1..4) for an insert; bit 7 is set iff the trie holds
+//	        the name (always set for a tombstone). So count = trie
+//	        entries + inserts without bit 7 - tombstones.
 const (
 	dirRecKind       byte = 'N'
 	dirFormatVersion byte = 1
@@ -141,8 +188,11 @@ const (
 	dirTypeRoot   byte = 3
 	dirTypePtr    byte = 4
 
+	dirOpShadow byte = 0x80 // op kind bit: the trie holds the op's name
+
 	dirFrameSize   = 2 + 1 + 4     // kind, version, node type, crc
 	dirMinEntry    = 1 + 1 + 1 + 1 // name length, 1-byte name, ino, type
+	dirMinOp       = 1 + 1 + 1     // name length, 1-byte name, kind (tombstone)
 	dirMaxBranchHd = 2 + 32        // off, width, bitmap of a 256-way branch
 	dirMaxKid      = 16 + 10       // ref and subtree size
 	dirMaxWidth    = 8
@@ -255,29 +305,80 @@ func dirBitmapLen(w uint8) int { return (1<<w + 7) / 8 }
 // dirRoot is a decoded inline root.
 type dirRoot struct {
 	count uint64
+	ops   []dirOp  // the write buffer, ascending cookie order
+	inner []byte   // the encoding after the buffer: top node type and body, or ptr and ref
 	top   []byte   // the inline top node: type byte and body; nil if ref is set
 	ref   blockRef // the top node's block
 }
 
-// encodeDirRoot encodes a root whose top node is n (inline) or, if n is
-// nil, the block ref.
+// dirOp is one buffered change.
+type dirOp struct {
+	e      dirEntry // the entry inserted; for a tombstone, only the name
+	ck     uint64   // nameCookie(e.name)
+	shadow bool     // the trie holds the name
+}
+
+// tomb reports whether op removes its name.
+func (o dirOp) tomb() bool { return o.e.typ == 0 }
+
+// inlineLeaf reports whether the root's top node is an inline leaf: the
+// whole directory is in the root and changes go to it directly.
+func (r *dirRoot) inlineLeaf() bool { return r.top != nil && r.top[0] == dirTypeLeaf }
+
+// opIndex returns the index of the buffered op with cookie c, or where one
+// would go.
+func (r *dirRoot) opIndex(c uint64) (int, bool) {
+	return slices.BinarySearchFunc(r.ops, c, func(o dirOp, c uint64) int { return cmpU64(o.ck, c) })
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// encodeDirRoot encodes a root with no buffer whose top node is n (inline)
+// or, if n is nil, the block ref.
 func encodeDirRoot(count uint64, n *dirNode, ref blockRef) []byte {
-	var b []byte
+	var inner []byte
 	switch {
 	case n == nil:
-		b = dirFrameStart(dirTypeRoot, 11+17)
-		b = binary.AppendUvarint(b, count)
-		b = append(b, dirTypePtr)
-		b = append(b, ref[:]...)
+		inner = append([]byte{dirTypePtr}, ref[:]...)
 	case n.leaf:
-		b = dirFrameStart(dirTypeRoot, 11+n.leafBlockSize())
-		b = binary.AppendUvarint(b, count)
-		b = appendDirLeaf(append(b, dirTypeLeaf), n)
+		inner = appendDirLeaf(append(make([]byte, 0, 1+n.leafBlockSize()), dirTypeLeaf), n)
 	default:
-		b = dirFrameStart(dirTypeRoot, 11+dirMaxBranchHd+len(n.kids)*dirMaxKid)
-		b = binary.AppendUvarint(b, count)
-		b = appendDirBranch(append(b, dirTypeBranch), n)
+		inner = appendDirBranch(append(make([]byte, 0, 1+dirMaxBranchHd+len(n.kids)*dirMaxKid), dirTypeBranch), n)
 	}
+	return encodeDirRootRaw(count, nil, inner)
+}
+
+// encodeDirRootRaw encodes a root from its count, buffer and encoded top
+// (as dirRoot.inner).
+func encodeDirRootRaw(count uint64, ops []dirOp, inner []byte) []byte {
+	size := 20 + len(inner)
+	for _, o := range ops {
+		size += 2 + len(o.e.name) + 10
+	}
+	b := dirFrameStart(dirTypeRoot, size)
+	b = binary.AppendUvarint(b, count)
+	b = binary.AppendUvarint(b, uint64(len(ops)))
+	for _, o := range ops {
+		b = append(b, byte(len(o.e.name)))
+		b = append(b, o.e.name...)
+		k := o.e.typ
+		if o.shadow {
+			k |= dirOpShadow
+		}
+		b = append(b, k)
+		if !o.tomb() {
+			b = binary.AppendUvarint(b, o.e.ino)
+		}
+	}
+	b = append(b, inner...)
 	return dirFrameEnd(b)
 }
 
@@ -310,7 +411,8 @@ func decodeDirNode(b []byte) (*dirNode, error) {
 }
 
 // decodeDirRoot decodes an inline root. An empty root is an empty directory.
-// The inline top node is checked by its checksum but parsed only on use.
+// The inline top node is checked by its checksum but parsed only on use; the
+// buffer is parsed and checked in full.
 func decodeDirRoot(b []byte) (dirRoot, error) {
 	if len(b) == 0 {
 		return dirRoot{}, nil
@@ -325,12 +427,59 @@ func decodeDirRoot(b []byte) (dirRoot, error) {
 	r := dirReader{b: body}
 	var root dirRoot
 	root.count = r.uvarint("entry count")
-	inner := r.byte1("root type")
+	nops := r.uvarint("buffer length")
 	if r.err != nil {
 		return dirRoot{}, r.err
 	}
 	if root.count == 0 {
 		return dirRoot{}, corruptf("dir root with zero entries (an empty directory has an empty root)")
+	}
+	if nops > uint64(len(r.b)/dirMinOp) {
+		return dirRoot{}, corruptf("dir root buffer claims %d ops in %d bytes", nops, len(r.b))
+	}
+	if nops > 0 {
+		// One string for all names, as in parseDirLeaf.
+		all := string(r.b)
+		base := len(r.b)
+		root.ops = make([]dirOp, nops)
+		var inserts uint64
+		for i := range root.ops {
+			start := base - len(r.b) + 1
+			name := r.take(int(r.byte1("op name length")), "op name")
+			kind := r.byte1("op kind")
+			if r.err != nil {
+				return dirRoot{}, r.err
+			}
+			if !dirValidName(name) {
+				return dirRoot{}, corruptf("dir root buffer has invalid name %q", name)
+			}
+			o := dirOp{e: dirEntry{name: all[start : start+len(name)], typ: kind &^ dirOpShadow}, shadow: kind&dirOpShadow != 0}
+			switch {
+			case o.e.typ > typeOther:
+				return dirRoot{}, corruptf("dir root buffer op %q has kind %#x", name, kind)
+			case o.tomb() && !o.shadow:
+				return dirRoot{}, corruptf("dir root buffer removes %q, which the trie lacks", name)
+			case !o.tomb():
+				o.e.ino = r.uvarint("op inode number")
+				inserts++
+			}
+			if r.err != nil {
+				return dirRoot{}, r.err
+			}
+			o.ck = nameCookie(o.e.name)
+			if i > 0 && o.ck <= root.ops[i-1].ck {
+				return dirRoot{}, corruptf("dir root buffer ops %q and %q out of cookie order", root.ops[i-1].e.name, o.e.name)
+			}
+			root.ops[i] = o
+		}
+		if inserts > root.count {
+			return dirRoot{}, corruptf("dir root counts %d entries, its buffer inserts %d", root.count, inserts)
+		}
+	}
+	root.inner = r.b
+	inner := r.byte1("root type")
+	if r.err != nil {
+		return dirRoot{}, r.err
 	}
 	switch inner {
 	case dirTypePtr:
@@ -345,7 +494,10 @@ func decodeDirRoot(b []byte) (dirRoot, error) {
 			return dirRoot{}, corruptf("dir root points to the zero block")
 		}
 	case dirTypeLeaf, dirTypeBranch:
-		root.top = body[len(body)-len(r.b)-1:]
+		root.top = root.inner
+		if inner == dirTypeLeaf && len(root.ops) != 0 {
+			return dirRoot{}, corruptf("dir root has an inline leaf and a write buffer")
+		}
 	default:
 		return dirRoot{}, corruptf("dir root has inner node type %d", inner)
 	}
@@ -584,8 +736,22 @@ type dirTx struct {
 	ctx     context.Context
 	ns      nodeStore
 	leafMax int
+
+	mu      sync.Mutex // guards written and freed: a merge works in parallel
 	written []blockRef
 	freed   []blockRef
+}
+
+func (t *dirTx) wrote(ref blockRef) {
+	t.mu.Lock()
+	t.written = append(t.written, ref)
+	t.mu.Unlock()
+}
+
+func (t *dirTx) free(ref blockRef) {
+	t.mu.Lock()
+	t.freed = append(t.freed, ref)
+	t.mu.Unlock()
 }
 
 func newDirTx(ctx context.Context, ns nodeStore) (*dirTx, error) {
@@ -641,7 +807,7 @@ func (t *dirTx) write(n *dirNode) (dirKid, error) {
 	if err != nil {
 		return dirKid{}, fmt.Errorf("voldfs: writing dir node: %w", err)
 	}
-	t.written = append(t.written, ref)
+	t.wrote(ref)
 	return dirKid{ref: ref, size: n.size()}, nil
 }
 
@@ -693,7 +859,7 @@ func (t *dirTx) finish(n *dirNode, count uint64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b := encodeDirRoot(count, n, blockRef{}); len(b) <= dirInlineMax {
+	if b := encodeDirRoot(count, n, blockRef{}); len(b) <= dirInlineMax && (n.leaf || len(b) <= dirInlineBranchMax) {
 		return b, nil
 	}
 	k, err := t.write(n)
@@ -761,7 +927,7 @@ func (t *dirTx) insert(n *dirNode, e dirEntry, c uint64, replace bool) (*dirNode
 	}
 	k.slot = uint8(dirSlot(c, n.off, n.width))
 	if ok {
-		t.freed = append(t.freed, n.kids[i].ref)
+		t.free(n.kids[i].ref)
 	}
 	return n.withKid(i, ok, &k), old, found, nil
 }
@@ -792,7 +958,7 @@ func (t *dirTx) remove(n *dirNode, name string, c uint64) (*dirNode, dirEntry, b
 	if err != nil || child == nil {
 		return nil, old, found, err
 	}
-	t.freed = append(t.freed, n.kids[i].ref)
+	t.free(n.kids[i].ref)
 
 	// Collapse the branch into one leaf once its entries would fill a
 	// quarter of one: far enough below the split point that a name
@@ -829,7 +995,7 @@ func (t *dirTx) remove(n *dirNode, name string, c uint64) (*dirNode, dirEntry, b
 // gatherRef appends to leaf every entry under the node at ref (at bit
 // offset off, lowest cookie lo) and frees the node and its descendants.
 func (t *dirTx) gatherRef(leaf *dirNode, ref blockRef, off uint8, lo uint64) error {
-	t.freed = append(t.freed, ref)
+	t.free(ref)
 	n, err := t.load(ref, off, lo)
 	if err != nil {
 		return err
@@ -871,10 +1037,19 @@ func dirLookup(ctx context.Context, ns nodeStore, root []byte, name string) (e d
 	if err != nil || r.count == 0 || !dirValidName([]byte(name)) {
 		return dirEntry{}, false, err
 	}
+	c := nameCookie(name)
+	if i, ok := r.opIndex(c); ok {
+		// The buffer wins. Another name's op on the cookie means the trie
+		// cannot hold name either (inserting it would have collided).
+		o := r.ops[i]
+		if o.e.name != name || o.tomb() {
+			return dirEntry{}, false, nil
+		}
+		return o.e, true, nil
+	}
 	// Walk the raw nodes rather than decoding them: a lookup compares
 	// names and needs no cookies of the leaf's other entries, so it costs
 	// neither hashing nor allocation per entry.
-	c := nameCookie(name)
 	var typ byte
 	var body []byte
 	if r.top != nil {
@@ -987,6 +1162,10 @@ func dirLeafFind(body []byte, off uint8, name string) (dirEntry, bool, error) {
 // inode CAS loses, and also if err is not nil. freed lists the blocks of the
 // old tree the new one no longer references: the caller frees them once its
 // CAS wins. A name whose cookie another name holds is errCookieCollision.
+//
+// Once the trie is in blocks the change is buffered in the root and writes
+// nothing, unless the buffer is full: then every pending change is merged
+// into the trie.
 func dirInsert(ctx context.Context, ns nodeStore, root []byte, e dirEntry, replace bool) (newRoot []byte, old dirEntry, found bool, written, freed []blockRef, err error) {
 	if err := dirCheckEntry(e); err != nil {
 		return nil, dirEntry{}, false, nil, nil, err
@@ -1000,6 +1179,9 @@ func dirInsert(ctx context.Context, ns nodeStore, root []byte, e dirEntry, repla
 		return nil, dirEntry{}, false, nil, nil, err
 	}
 	c := nameCookie(e.name)
+	if r.count != 0 && !r.inlineLeaf() {
+		return t.bufInsert(r, root, e, c, replace)
+	}
 	var n *dirNode
 	if r.count == 0 {
 		n = &dirNode{leaf: true, ents: []dirEntry{e}, cks: []uint64{c}}
@@ -1023,10 +1205,99 @@ func dirInsert(ctx context.Context, ns nodeStore, root []byte, e dirEntry, repla
 	if newRoot, err = t.finish(n, count); err != nil {
 		return nil, dirEntry{}, false, t.written, nil, err
 	}
-	if !r.ref.isZero() {
-		t.freed = append(t.freed, r.ref)
+	return newRoot, old, found, t.written, t.freed, nil
+}
+
+// bufInsert is dirInsert on a root whose trie is in blocks: it buffers the
+// change (root is r encoded).
+func (t *dirTx) bufInsert(r dirRoot, root []byte, e dirEntry, c uint64, replace bool) (newRoot []byte, old dirEntry, found bool, written, freed []blockRef, err error) {
+	i, ok := r.opIndex(c)
+	var shadow bool
+	if ok {
+		o := r.ops[i]
+		if o.e.name != e.name {
+			if !o.tomb() {
+				return nil, dirEntry{}, false, nil, nil, fmt.Errorf("%w: %q and %q", errCookieCollision, e.name, o.e.name)
+			}
+			// The cookie belongs to a removed name still in the trie:
+			// merge the removal, then insert into the merged tree.
+			return t.insertAfterMerge(r, e, replace)
+		}
+		if !o.tomb() {
+			old, found = o.e, true
+			if !replace || old == e {
+				return root, old, true, nil, nil, nil
+			}
+		}
+		shadow = o.shadow
+	} else {
+		te, tfound, err := t.find(r, c)
+		if err != nil {
+			return nil, dirEntry{}, false, nil, nil, err
+		}
+		if tfound && te.name != e.name {
+			return nil, dirEntry{}, false, nil, nil, fmt.Errorf("%w: %q and %q", errCookieCollision, e.name, te.name)
+		}
+		if tfound {
+			old, found = te, true
+			if !replace || old == e {
+				return root, old, true, nil, nil, nil
+			}
+		}
+		shadow = tfound
+	}
+	count := r.count
+	if !found {
+		count++
+	}
+	ops := r.setOp(i, ok, dirOp{e: e, ck: c, shadow: shadow})
+	newRoot, err = t.commitBuf(r, count, ops, false)
+	if err != nil {
+		return nil, dirEntry{}, false, t.written, nil, err
 	}
 	return newRoot, old, found, t.written, t.freed, nil
+}
+
+// insertAfterMerge merges r's buffer into its trie and inserts e into the
+// result.
+func (t *dirTx) insertAfterMerge(r dirRoot, e dirEntry, replace bool) (newRoot []byte, old dirEntry, found bool, written, freed []blockRef, err error) {
+	merged, err := t.merge(r, r.count, r.ops)
+	if err != nil {
+		return nil, dirEntry{}, false, t.written, nil, err
+	}
+	newRoot, old, found, w, f, err := dirInsert(t.ctx, t.ns, merged, e, replace)
+	written = append(t.written, w...)
+	if err != nil {
+		return nil, dirEntry{}, false, written, nil, err
+	}
+	if found && !replace {
+		// Unchanged after all (the merge cannot reveal the name, but keep
+		// the contract: found with replace false changes nothing).
+		return nil, dirEntry{}, false, written, nil, corruptf("dir root: merged trie holds %q after its tombstone", e.name)
+	}
+	return newRoot, old, found, written, append(t.freed, f...), nil
+}
+
+// setOp returns a copy of r's buffer with op o at index i (replacing the op
+// there if present).
+func (r *dirRoot) setOp(i int, present bool, o dirOp) []dirOp {
+	if present {
+		ops := slices.Clone(r.ops)
+		ops[i] = o
+		return ops
+	}
+	return slices.Insert(slices.Clone(r.ops), i, o)
+}
+
+// commitBuf encodes r with count and buffer ops, merging the buffer into
+// the trie if it does not fit inline or merge is set.
+func (t *dirTx) commitBuf(r dirRoot, count uint64, ops []dirOp, merge bool) ([]byte, error) {
+	if !merge || len(ops) == 0 {
+		if b := encodeDirRootRaw(count, ops, r.inner); len(b) <= dirInlineMax || len(ops) == 0 {
+			return b, nil
+		}
+	}
+	return t.merge(r, count, ops)
 }
 
 // dirRemove removes name from the directory with root root. If there is no
@@ -1045,6 +1316,9 @@ func dirRemove(ctx context.Context, ns nodeStore, root []byte, name string) (new
 		return nil, dirEntry{}, false, nil, nil, err
 	}
 	c := nameCookie(name)
+	if !r.inlineLeaf() {
+		return t.bufRemove(r, root, name, c)
+	}
 	top, err := t.top(r, c)
 	if err != nil {
 		return nil, dirEntry{}, false, nil, nil, err
@@ -1059,10 +1333,299 @@ func dirRemove(ctx context.Context, ns nodeStore, root []byte, name string) (new
 	if newRoot, err = t.finish(n, r.count-1); err != nil {
 		return nil, dirEntry{}, false, t.written, nil, err
 	}
-	if !r.ref.isZero() {
-		t.freed = append(t.freed, r.ref)
+	return newRoot, old, true, t.written, t.freed, nil
+}
+
+// bufRemove is dirRemove on a root whose trie is in blocks.
+func (t *dirTx) bufRemove(r dirRoot, root []byte, name string, c uint64) (newRoot []byte, old dirEntry, found bool, written, freed []blockRef, err error) {
+	i, ok := r.opIndex(c)
+	var ops []dirOp
+	if ok {
+		o := r.ops[i]
+		if o.e.name != name || o.tomb() {
+			// Another name's op holds the cookie, so the trie cannot hold
+			// name; or name is removed already.
+			return root, dirEntry{}, false, nil, nil, nil
+		}
+		old = o.e
+		if o.shadow {
+			ops = r.setOp(i, true, dirOp{e: dirEntry{name: name}, ck: c, shadow: true})
+		} else {
+			ops = slices.Delete(slices.Clone(r.ops), i, i+1)
+		}
+	} else {
+		te, tfound, err := t.find(r, c)
+		if err != nil {
+			return nil, dirEntry{}, false, nil, nil, err
+		}
+		if !tfound || te.name != name {
+			return root, dirEntry{}, false, nil, nil, nil
+		}
+		old = te
+		ops = r.setOp(i, false, dirOp{e: dirEntry{name: name}, ck: c, shadow: true})
+	}
+	count := r.count - 1
+	if count == 0 {
+		// Every entry is gone: the empty directory has an empty root, and
+		// the whole trie is garbage.
+		err := dirRefs(t.ctx, t.ns, root, func(ref blockRef) error { t.free(ref); return nil })
+		if err != nil {
+			return nil, dirEntry{}, false, nil, nil, err
+		}
+		return nil, old, true, nil, t.freed, nil
+	}
+	// Merge early once the buffer hides as many entries as the directory
+	// holds (the trie then shrinks by half or more), or the directory is
+	// down to a few entries: a nearly emptied directory returns inline, as
+	// it would without the buffer.
+	tombs := 0
+	for _, o := range ops {
+		if o.tomb() {
+			tombs++
+		}
+	}
+	newRoot, err = t.commitBuf(r, count, ops, uint64(tombs) >= count || count <= dirMergeBelow)
+	if err != nil {
+		return nil, dirEntry{}, false, t.written, nil, err
 	}
 	return newRoot, old, true, t.written, t.freed, nil
+}
+
+// find returns the trie's entry with cookie c, if any, for a root whose
+// trie is in blocks (or an inline branch).
+func (t *dirTx) find(r dirRoot, c uint64) (dirEntry, bool, error) {
+	n, err := t.top(r, c)
+	if err != nil {
+		return dirEntry{}, false, err
+	}
+	for !n.leaf {
+		i, ok := n.kid(dirSlot(c, n.off, n.width))
+		if !ok {
+			return dirEntry{}, false, nil
+		}
+		if n, err = t.load(n.kids[i].ref, n.off+n.width, c); err != nil {
+			return dirEntry{}, false, err
+		}
+	}
+	i, ok := slices.BinarySearch(n.cks, c)
+	if !ok {
+		return dirEntry{}, false, nil
+	}
+	return n.ents[i], true, nil
+}
+
+// merge applies buffer ops to r's trie and returns the root of the result,
+// with count entries and an empty buffer.
+func (t *dirTx) merge(r dirRoot, count uint64, ops []dirOp) ([]byte, error) {
+	top, err := t.top(r, 0)
+	if err != nil {
+		return nil, err
+	}
+	n, err := t.mergeNode(top, 0, ops)
+	if err != nil {
+		return nil, err
+	}
+	if n.leaf && uint64(len(n.ents)) != count {
+		return nil, corruptf("dir root counts %d entries, merging its buffer gives %d", count, len(n.ents))
+	}
+	newRoot, err := t.finish(n, count)
+	if err != nil {
+		return nil, err
+	}
+	if !r.ref.isZero() {
+		t.free(r.ref)
+	}
+	return newRoot, nil
+}
+
+// mergeNode returns n (whose lowest cookie is lo) with ops applied; ops all
+// lie under n. The result may be an empty leaf or an oversized one (write
+// splits it). Blocks under n that the result no longer references are
+// freed; n itself is the caller's to account for.
+func (t *dirTx) mergeNode(n *dirNode, lo uint64, ops []dirOp) (*dirNode, error) {
+	if n.leaf {
+		return mergeLeaf(n, ops)
+	}
+	// Ops are in cookie order, so each slot's ops are a run.
+	type group struct {
+		slot    uint8
+		i       int  // index of the child in n.kids
+		present bool // the child exists
+		ops     []dirOp
+		n       *dirNode // the merged child
+	}
+	var groups []*group
+	for i := 0; i < len(ops); {
+		s := dirSlot(ops[i].ck, n.off, n.width)
+		j := i + 1
+		for j < len(ops) && dirSlot(ops[j].ck, n.off, n.width) == s {
+			j++
+		}
+		k, ok := n.kid(s)
+		groups = append(groups, &group{slot: uint8(s), i: k, present: ok, ops: ops[i:j:j]})
+		i = j
+	}
+	off := n.off + n.width
+	for _, gr := range groups {
+		if !gr.present {
+			var err error
+			if gr.n, err = mergeLeaf(&dirNode{leaf: true, off: off}, gr.ops); err != nil {
+				return nil, err
+			}
+		}
+	}
+	g, _ := errgroup.WithContext(t.ctx)
+	g.SetLimit(dirMergeParallel)
+	for _, gr := range groups {
+		if !gr.present {
+			continue
+		}
+		g.Go(func() error {
+			klo := dirKidLo(lo, n, gr.slot)
+			cn, err := t.load(n.kids[gr.i].ref, off, klo)
+			if err != nil {
+				return err
+			}
+			gr.n, err = t.mergeNode(cn, klo, gr.ops)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	size := n.size()
+	allLeaves := true
+	for _, gr := range groups {
+		if gr.present {
+			size -= n.kids[gr.i].size
+			t.free(n.kids[gr.i].ref)
+		}
+		size += gr.n.size()
+		allLeaves = allLeaves && gr.n.leaf
+	}
+
+	// Collapse the branch into one leaf if its entries would fill a
+	// quarter of one, as remove does. A merged child that is a branch is
+	// bigger than that, so it does not happen then.
+	if size <= uint64(t.leafMax/4) && allLeaves {
+		leaf := &dirNode{leaf: true, off: n.off}
+		gi := 0
+		for _, k := range n.kids {
+			for gi < len(groups) && groups[gi].slot < k.slot {
+				gather(leaf, groups[gi].n) // a new child
+				gi++
+			}
+			if gi < len(groups) && groups[gi].slot == k.slot {
+				gather(leaf, groups[gi].n)
+				gi++
+				continue
+			}
+			if err := t.gatherRef(leaf, k.ref, off, dirKidLo(lo, n, k.slot)); err != nil {
+				return nil, err
+			}
+		}
+		for ; gi < len(groups); gi++ {
+			gather(leaf, groups[gi].n)
+		}
+		return leaf, nil
+	}
+
+	kids := make([]*dirKid, len(groups))
+	g, _ = errgroup.WithContext(t.ctx)
+	g.SetLimit(dirMergeParallel)
+	for i, gr := range groups {
+		if gr.n.leaf && len(gr.n.ents) == 0 {
+			continue
+		}
+		g.Go(func() error {
+			k, err := t.write(gr.n)
+			k.slot = gr.slot
+			kids[i] = &k
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	b := &dirNode{off: n.off, width: n.width, kids: make([]dirKid, 0, len(n.kids)+len(groups))}
+	gi := 0
+	for _, k := range n.kids {
+		for gi < len(groups) && groups[gi].slot < k.slot {
+			if kids[gi] != nil {
+				b.kids = append(b.kids, *kids[gi])
+			}
+			gi++
+		}
+		if gi < len(groups) && groups[gi].slot == k.slot {
+			if kids[gi] != nil {
+				b.kids = append(b.kids, *kids[gi])
+			}
+			gi++
+			continue
+		}
+		b.kids = append(b.kids, k)
+	}
+	for ; gi < len(groups); gi++ {
+		if kids[gi] != nil {
+			b.kids = append(b.kids, *kids[gi])
+		}
+	}
+	if len(b.kids) == 0 {
+		return nil, corruptf("dir branch at bit offset %d: merge left no children", n.off)
+	}
+	return b, nil
+}
+
+// gather appends leaf n's entries to leaf.
+func gather(leaf, n *dirNode) {
+	leaf.ents = append(leaf.ents, n.ents...)
+	leaf.cks = append(leaf.cks, n.cks...)
+}
+
+// mergeLeaf returns leaf n with ops applied. An op that contradicts the
+// leaf (a tombstone or shadowing insert of a name it lacks, or an insert
+// of a name it holds but the op says it lacks) means a corrupt root.
+func mergeLeaf(n *dirNode, ops []dirOp) (*dirNode, error) {
+	out := &dirNode{leaf: true, off: n.off, ents: make([]dirEntry, 0, len(n.ents)+len(ops)), cks: make([]uint64, 0, len(n.ents)+len(ops))}
+	i := 0
+	for _, o := range ops {
+		for i < len(n.ents) && n.cks[i] < o.ck {
+			out.ents, out.cks = append(out.ents, n.ents[i]), append(out.cks, n.cks[i])
+			i++
+		}
+		has := i < len(n.ents) && n.cks[i] == o.ck
+		if has && n.ents[i].name != o.e.name {
+			return nil, corruptf("dir root buffer: op on %q, the trie holds %q at its cookie", o.e.name, n.ents[i].name)
+		}
+		if has != o.shadow {
+			return nil, corruptf("dir root buffer: op on %q says the trie holds it %v, the trie says %v", o.e.name, o.shadow, has)
+		}
+		if has {
+			i++
+		}
+		if !o.tomb() {
+			out.ents, out.cks = append(out.ents, o.e), append(out.cks, o.ck)
+		}
+	}
+	out.ents, out.cks = append(out.ents, n.ents[i:]...), append(out.cks, n.cks[i:]...)
+	return out, nil
+}
+
+// dirFlush merges the directory's write buffer into its trie. written and
+// freed are as for dirInsert. A root with no buffer is returned as it is.
+func dirFlush(ctx context.Context, ns nodeStore, root []byte) (newRoot []byte, written, freed []blockRef, err error) {
+	r, err := decodeDirRoot(root)
+	if err != nil || len(r.ops) == 0 {
+		return root, nil, nil, err
+	}
+	t, err := newDirTx(ctx, ns)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if newRoot, err = t.merge(r, r.count, r.ops); err != nil {
+		return nil, t.written, nil, err
+	}
+	return newRoot, t.written, t.freed, nil
 }
 
 // dirList returns up to n entries (all if n <= 0) whose cookie is greater
@@ -1084,10 +1647,12 @@ func dirList(ctx context.Context, ns nodeStore, root []byte, after uint64, n int
 	if err != nil {
 		return nil, nil, err
 	}
-	l := dirLister{ctx: ctx, ns: ns, after: after, n: n}
+	j, _ := r.opIndex(after + 1)
+	l := dirLister{ctx: ctx, ns: ns, after: after, n: n, ops: r.ops[j:]}
 	if err := l.walk(top, 0); err != nil {
 		return nil, nil, err
 	}
+	l.flushOps(1<<dirCookieBits - 1)
 	return l.ents, l.cookies, nil
 }
 
@@ -1096,19 +1661,48 @@ type dirLister struct {
 	ns      nodeStore
 	after   uint64
 	n       int
+	ops     []dirOp // buffered ops not yet applied, all past after
 	ents    []dirEntry
 	cookies []uint64
 }
 
 func (l *dirLister) full() bool { return l.n > 0 && len(l.ents) >= l.n }
 
-// walk lists the entries under node n, whose lowest cookie is lo.
+// flushOps lists the buffered inserts of names the trie lacks whose cookie
+// is below c.
+func (l *dirLister) flushOps(c uint64) {
+	for len(l.ops) > 0 && l.ops[0].ck < c && !l.full() {
+		if !l.ops[0].shadow {
+			l.ents = append(l.ents, l.ops[0].e)
+			l.cookies = append(l.cookies, l.ops[0].ck)
+		}
+		l.ops = l.ops[1:]
+	}
+}
+
+// walk lists the entries under node n, whose lowest cookie is lo, with
+// the buffered ops applied.
 func (l *dirLister) walk(n *dirNode, lo uint64) error {
 	if n.leaf {
 		i, _ := slices.BinarySearch(n.cks, l.after+1)
 		for ; i < len(n.ents) && !l.full(); i++ {
-			l.ents = append(l.ents, n.ents[i])
-			l.cookies = append(l.cookies, n.cks[i])
+			e, c := n.ents[i], n.cks[i]
+			if l.flushOps(c); l.full() {
+				break
+			}
+			if len(l.ops) > 0 && l.ops[0].ck == c {
+				o := l.ops[0]
+				l.ops = l.ops[1:]
+				if o.e.name != e.name || !o.shadow {
+					return corruptf("dir root buffer: op on %q, the trie holds %q at its cookie", o.e.name, e.name)
+				}
+				if o.tomb() {
+					continue
+				}
+				e = o.e
+			}
+			l.ents = append(l.ents, e)
+			l.cookies = append(l.cookies, c)
 		}
 		return nil
 	}
@@ -1156,7 +1750,7 @@ func dirRefs(ctx context.Context, ns nodeStore, root []byte, fn func(blockRef) e
 	if err != nil || r.count == 0 {
 		return err
 	}
-	w := dirWalker{ctx: ctx, ns: ns, fn: fn}
+	w := dirWalker{ctx: ctx, ns: ns, fn: fn, ops: r.ops}
 	var top *dirNode
 	if r.top != nil {
 		top, err = parseDirRootTop(r)
@@ -1172,23 +1766,54 @@ func dirRefs(ctx context.Context, ns nodeStore, root []byte, fn func(blockRef) e
 	if _, err := w.walk(top, 0); err != nil {
 		return err
 	}
-	if w.count != r.count {
-		return corruptf("dir root counts %d entries, its tree holds %d", r.count, w.count)
+	// Every op claiming its name is in the trie was matched by the walk;
+	// the count is the trie's with the buffer applied.
+	count := w.count
+	for _, o := range r.ops {
+		switch {
+		case o.shadow:
+			w.shadows--
+			if o.tomb() {
+				count--
+			}
+		default:
+			count++
+		}
+	}
+	if w.shadows != 0 {
+		return corruptf("dir root buffer has ops on names its trie lacks")
+	}
+	if count != r.count {
+		return corruptf("dir root counts %d entries, its tree and buffer hold %d", r.count, count)
 	}
 	return nil
 }
 
 type dirWalker struct {
-	ctx   context.Context
-	ns    nodeStore
-	fn    func(blockRef) error
-	count uint64
+	ctx     context.Context
+	ns      nodeStore
+	fn      func(blockRef) error
+	ops     []dirOp // the root's buffer
+	count   uint64  // entries in the trie
+	shadows int     // entries in the trie with an op in the buffer
 }
 
 // walk checks the subtree under n (lowest cookie lo) and returns its size.
 func (w *dirWalker) walk(n *dirNode, lo uint64) (uint64, error) {
 	if n.leaf {
 		w.count += uint64(len(n.ents))
+		if len(w.ops) > 0 {
+			for i, c := range n.cks {
+				j, ok := slices.BinarySearchFunc(w.ops, c, func(o dirOp, c uint64) int { return cmpU64(o.ck, c) })
+				if !ok {
+					continue
+				}
+				if o := w.ops[j]; o.e.name != n.ents[i].name || !o.shadow {
+					return 0, corruptf("dir root buffer: op on %q, the trie holds %q at its cookie", o.e.name, n.ents[i].name)
+				}
+				w.shadows++
+			}
+		}
 		return n.size(), nil
 	}
 	for _, k := range n.kids {

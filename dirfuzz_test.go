@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// FuzzDecodeDirNode feeds arbitrary bytes to the node and root decoders and
-// to the lookup and listing walks over them. Each input is tried as it is
+// FuzzDecodeDirNode feeds arbitrary bytes to the node and root decoders
+// (including the root's write buffer) and to the lookup, listing and fsck
+// walks over them. Each input is tried as it is
 // and, so that the fuzzer gets past the checksum, also as the body of a
 // correctly framed leaf, branch and root. Decoding must fail with ErrCorrupt
 // or succeed; what decodes must re-encode to the same bytes.
@@ -28,6 +29,15 @@ func FuzzDecodeDirNode(f *testing.F) {
 			break
 		}
 	}
+	// A root with a write buffer of inserts, shadowing inserts and
+	// tombstones.
+	for i := range 6 {
+		d.insert(dirEntry{name: fmt.Sprint("new", i), ino: uint64(i), typ: typeFile}, false)
+		d.insert(dirEntry{name: fmt.Sprint("seed", i), ino: 1, typ: typeDir}, true)
+		d.remove(fmt.Sprint("seed", 50+i))
+	}
+	f.Add(d.root)
+	f.Add(d.root[3 : len(d.root)-4])
 	small := &dirFixture{t: f, ns: newMemNodeStore(1024)}
 	small.insert(dirEntry{name: "x", ino: 7, typ: typeSymlink}, false)
 	f.Add(small.root)
@@ -61,9 +71,25 @@ func FuzzDecodeDirNode(f *testing.F) {
 		for _, in := range [][]byte{b, dirReframe(dirTypeRoot, b)} {
 			r, err := decodeDirRoot(in)
 			check("decodeDirRoot", err)
+			if err == nil && len(in) != 0 {
+				if out := encodeDirRootRaw(r.count, r.ops, r.inner); string(out) != string(in) {
+					t.Fatalf("root re-encoding differs:\n in %x\nout %x", in, out)
+				}
+				if dirCount(in) != r.count || dirIsEmpty(in) {
+					t.Fatalf("root of %d entries: dirCount %d, dirIsEmpty %v", r.count, dirCount(in), dirIsEmpty(in))
+				}
+			}
 			if err == nil && r.top != nil {
 				_, err = parseDirRootTop(r)
 				check("parseDirRootTop", err)
+			}
+			err = dirRefs(ctx, empty, in, func(blockRef) error { return nil })
+			if !errors.Is(err, errMemNodeMissing) {
+				check("dirRefs", err)
+			}
+			_, _, err = dirList(ctx, empty, in, nameCookie("x"), 1)
+			if !errors.Is(err, errMemNodeMissing) {
+				check("dirList after", err)
 			}
 			_, _, err = dirLookup(ctx, empty, in, "x")
 			if !errors.Is(err, errMemNodeMissing) {
