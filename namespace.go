@@ -218,7 +218,8 @@ func (c *core) dropLink(ctx context.Context, ino uint64) error {
 // destroy deletes an unlinked inode and every block of its tree.
 func (c *core) destroy(ctx context.Context, ino uint64) error {
 	ctx = context.WithoutCancel(ctx)
-	ci, err := c.getInode(ctx, ino, -1)
+	// Read it fresh: a cached copy may predate the last link's removal.
+	ci, err := c.getInode(ctx, ino, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) {
 			return nil

@@ -90,25 +90,33 @@ func (c *core) renameOnce(ctx context.Context, odir uint64, oname string, ndir u
 			return err
 		}
 	}
+	replaced := false
 	if odir == ndir {
 		err = c.renameInDir(ctx, odir, oname, nname, se, te)
+		replaced = err == nil && tn != nil
 	} else {
-		err = c.renameAcross(ctx, &intent{odir: odir, oname: oname, ndir: ndir, nname: nname,
+		replaced, err = c.renameAcross(ctx, &intent{odir: odir, oname: oname, ndir: ndir, nname: nname,
 			ino: se.ino, typ: se.typ, target: te.ino})
 	}
-	if err != nil {
-		if tn != nil && tn.isDir() {
+	if tn != nil && !replaced {
+		if tn.isDir() {
 			c.revive(ctx, te.ino)
 		}
 		return err
 	}
-	if tn != nil {
+	if replaced {
+		// The target's entry is gone, whatever failed after: drop its link.
+		var derr error
 		if tn.isDir() {
-			return c.destroy(ctx, te.ino)
+			derr = c.destroy(ctx, te.ino)
+		} else {
+			derr = c.dropLink(ctx, te.ino)
 		}
-		return c.dropLink(ctx, te.ino)
+		if err == nil {
+			err = derr
+		}
 	}
-	return nil
+	return err
 }
 
 // renameInDir renames within one directory: one CAS, atomic.
@@ -280,20 +288,23 @@ func (c *core) recoverRename(ctx context.Context) error {
 	return err
 }
 
-func (c *core) renameAcross(ctx context.Context, in *intent) error {
+// renameAcross runs a cross-directory rename under the lease and reports
+// whether it replaced the target's entry.
+func (c *core) renameAcross(ctx context.Context, in *intent) (bool, error) {
 	ver, err := c.acquireLease(ctx, in)
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = c.applyRename(ctx, in, false)
+	replaced, err := c.applyRename(ctx, in, false)
 	if err != nil && !renameErrDefinite(err) {
 		// A step's outcome is unknown (its CAS may have been applied):
 		// keep the intent so the rename is rolled forward once the lease
-		// expires, rather than leave the file under both names.
-		return err
+		// expires, rather than leave the file under both names. The roll
+		// forward drops the target's link if it replaces it.
+		return false, err
 	}
 	c.releaseLease(ctx, ver)
-	return err
+	return replaced, err
 }
 
 // renameErrDefinite reports whether a rename step failed without changing
@@ -396,7 +407,9 @@ func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bo
 		removed = true
 	case errors.Is(err, syscall.ENOENT):
 		// Removed before a crash, or by a concurrent unlink (which then
-		// dropped its own link).
+		// dropped its own link) or same-directory rename (the inode keeps
+		// that entry and ours).
+		err = nil
 	default:
 		return replaced, err
 	}
