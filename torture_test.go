@@ -652,24 +652,10 @@ func runTorture(t *testing.T, stores func() backend.Store) {
 		}
 	}
 	if len(orphans) > 0 {
-		// Known bug under investigation: now and then an inode with
-		// nlink 1 ends up unreachable after concurrent shared-name
-		// creates/renames/unlinks. Fail on it with VOLDFS_STRICT_GC=1.
-		if os.Getenv("VOLDFS_STRICT_GC") != "" {
-			t.Errorf("fsck: orphans after a clean run: %v", orphans)
-		} else {
-			t.Logf("KNOWN BUG: fsck found orphans after a clean run: %v (VOLDFS_STRICT_GC=1 fails on it)", orphans)
-		}
+		t.Errorf("fsck: orphans after a clean run: %v", orphans)
 	}
 	if rep.GarbageBlocks != 0 {
-		// Known leak under contention (commits that lose CAS races leave
-		// some uploaded blocks behind; fsck's GC reclaims them). Fail on
-		// it with VOLDFS_STRICT_GC=1 until it is fixed.
-		if os.Getenv("VOLDFS_STRICT_GC") != "" {
-			t.Errorf("fsck: %d unreferenced blocks after a clean run", rep.GarbageBlocks)
-		} else {
-			t.Logf("KNOWN LEAK: fsck found %d unreferenced blocks after a clean run (VOLDFS_STRICT_GC=1 fails on it)", rep.GarbageBlocks)
-		}
+		t.Errorf("fsck: %d unreferenced blocks after a clean run", rep.GarbageBlocks)
 	}
 	// Linearizability.
 	checked := 0
