@@ -225,8 +225,7 @@ func mount(c *config, stderr io.Writer) (*mounted, error) {
 		case "":
 		case "allow_other":
 			opts.AllowOther = true
-		case "ro":
-			opts.Options = append(opts.Options, o)
+		case "default_permissions": // always on
 		default:
 			opts.Options = append(opts.Options, o)
 		}
