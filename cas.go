@@ -171,6 +171,9 @@ func (c *core) cachedInode(ino uint64, maxAge time.Duration) *cachedInode {
 // holds a newer version (versions of one key grow in every store we know, but
 // the contract does not promise it, so the newest arrival wins).
 func (c *core) putInode(n *inode, ver backend.Version) *cachedInode {
+	if n.isDir() {
+		n.dirc = &dirCache{} // n is immutable from here on
+	}
 	ci := &cachedInode{n: n, ver: ver, at: nanotime()}
 	c.imu.Lock()
 	defer c.imu.Unlock()

@@ -1034,8 +1034,18 @@ func dirKidLo(lo uint64, n *dirNode, s uint8) uint64 {
 // dirLookup returns the entry called name.
 func dirLookup(ctx context.Context, ns nodeStore, root []byte, name string) (e dirEntry, found bool, err error) {
 	r, err := decodeDirRoot(root)
-	if err != nil || r.count == 0 || !dirValidName([]byte(name)) {
+	if err != nil {
 		return dirEntry{}, false, err
+	}
+	return dirLookupRoot(ctx, ns, r, name)
+}
+
+// dirLookupRoot is dirLookup on an already decoded root, so that a caller
+// that keeps the decoded root of a cached directory does not decode (and
+// hash) its write buffer on every lookup.
+func dirLookupRoot(ctx context.Context, ns nodeStore, r dirRoot, name string) (e dirEntry, found bool, err error) {
+	if r.count == 0 || !dirValidName([]byte(name)) {
+		return dirEntry{}, false, nil
 	}
 	c := nameCookie(name)
 	if i, ok := r.opIndex(c); ok {

@@ -3,6 +3,7 @@ package voldfs
 import (
 	"io/fs"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/voldfs/voldfs/backend"
@@ -33,6 +34,26 @@ type inode struct {
 	inline []byte
 	root   blockRef
 	height uint8
+
+	// dirc caches the decoded directory root of an inode that no one
+	// modifies any more (set when it enters the inode cache).
+	dirc *dirCache
+}
+
+type dirCache struct {
+	once sync.Once
+	r    dirRoot
+	err  error
+}
+
+// dirRoot returns n's decoded directory root, decoding it once for a cached
+// inode.
+func (n *inode) dirRoot() (dirRoot, error) {
+	if n.dirc == nil {
+		return decodeDirRoot(n.inline)
+	}
+	n.dirc.once.Do(func() { n.dirc.r, n.dirc.err = decodeDirRoot(n.inline) })
+	return n.dirc.r, n.dirc.err
 }
 
 // Inode flags.
@@ -70,6 +91,7 @@ func (n *inode) dead() bool      { return n.flags&flagDead != 0 || n.nlink == 0 
 // content is copied on write by the code that changes it, never in place.
 func (n *inode) clone() *inode {
 	c := *n
+	c.dirc = nil // the copy's content may change
 	return &c
 }
 

@@ -62,7 +62,11 @@ func (c *core) lookupOnce(ctx context.Context, n *inode, name string, retry bool
 	if !n.isDir() {
 		return dirEntry{}, nil, syscall.ENOTDIR
 	}
-	e, found, err := dirLookup(ctx, dirNodes{c}, n.inline, name)
+	r, err := n.dirRoot()
+	if err != nil {
+		return dirEntry{}, nil, err
+	}
+	e, found, err := dirLookupRoot(ctx, dirNodes{c}, r, name)
 	if errors.Is(err, errBlockMissing) && retry {
 		// The cached directory was stale: a newer version freed its nodes.
 		fresh, ferr := c.getInode(ctx, n.ino, 0)
