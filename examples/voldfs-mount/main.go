@@ -27,6 +27,7 @@ func main() {
 // config is what the command line asks for.
 type config struct {
 	store       string
+	blocks      string // optional separate store for blocks
 	name        string
 	readOnly    bool
 	debug       bool
@@ -41,6 +42,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl := flag.NewFlagSet("voldfs-mount", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.StringVar(&c.store, "store", "bolt:voldfs.db", "store `URL`: bolt:PATH, mem:, or memcache://HOST:PORT[,HOST:PORT...]")
+	fl.StringVar(&c.blocks, "blocks", "", "optional separate store `URL` for data blocks (inodes stay in -store); fixed at format time")
 	fl.StringVar(&c.name, "name", voldfs.DefaultName, "filesystem `name` in the store")
 	fl.BoolVar(&c.readOnly, "ro", false, "mount read-only")
 	fl.BoolVar(&c.debug, "debug", false, "log every FUSE request")
@@ -48,8 +50,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.DurationVar(&c.attrTimeout, "attr-timeout", time.Second, "attribute and entry cache window (0: strict)")
 	fl.BoolVar(&c.fsck, "fsck", false, "check the filesystem and exit instead of mounting")
 	fl.Usage = func() {
-		fmt.Fprintf(stderr, "usage: voldfs-mount [-store URL] [-name FS] [-ro] [-debug] [-o allow_other] MOUNTPOINT\n"+
-			"       voldfs-mount [-store URL] [-name FS] -fsck\n")
+		fmt.Fprintf(stderr, "usage: voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-o allow_other] MOUNTPOINT\n"+
+			"       voldfs-mount [-store URL] [-blocks URL] [-name FS] -fsck\n")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -139,14 +141,27 @@ func openFS(c *config, stderr io.Writer) (*voldfs.FS, backend.Store, error) {
 		return nil, nil, err
 	}
 	o := &voldfs.Options{Name: c.name, AttrTimeout: c.attrTimeout}
+	if c.blocks != "" {
+		blocks, err := openStore(c.blocks)
+		if err != nil {
+			store.Close()
+			return nil, nil, fmt.Errorf("blocks %w", err)
+		}
+		o.Blocks = blocks
+		store = storePair{store, blocks}
+	}
 	if c.attrTimeout <= 0 {
 		o.AttrTimeout = -1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	vfs, err := voldfs.Open(ctx, store, o)
+	inodes := store
+	if p, ok := store.(storePair); ok {
+		inodes = p.Store
+	}
+	vfs, err := voldfs.Open(ctx, inodes, o)
 	if errors.Is(err, voldfs.ErrNotFormatted) && !c.readOnly && !c.fsck {
-		if vfs, err = voldfs.Format(ctx, store, o); err == nil {
+		if vfs, err = voldfs.Format(ctx, inodes, o); err == nil {
 			fmt.Fprintf(stderr, "voldfs-mount: formatted a new filesystem %q in %s\n", c.name, c.store)
 		}
 	}
@@ -155,6 +170,17 @@ func openFS(c *config, stderr io.Writer) (*voldfs.FS, backend.Store, error) {
 		return nil, nil, fmt.Errorf("store %s: %w", c.store, err)
 	}
 	return vfs, store, nil
+}
+
+// storePair is the inodes store with the blocks store it was opened with;
+// closing it closes both.
+type storePair struct {
+	backend.Store
+	blocks backend.Store
+}
+
+func (p storePair) Close() error {
+	return errors.Join(p.Store.Close(), p.blocks.Close())
 }
 
 // checkMountpoint refuses a mountpoint that is missing, not a directory, or
