@@ -34,10 +34,11 @@ type File struct {
 	writeEnd uint64 // end of the furthest buffered write
 	dirty    map[uint64]*dirtyBlock
 	dbytes   int
-	appendb  []byte // O_APPEND data, placed at the end at commit time
-	lastRead int64  // end of the previous read, to detect sequential reads
-	raNext   int64  // block index up to which readahead was started
-	dir      *Dir   // set when the file is a directory
+	appendb  []byte     // O_APPEND data, placed at the end at commit time
+	garbage  []blockRef // background uploads superseded before any commit used them
+	lastRead int64      // end of the previous read, to detect sequential reads
+	raNext   int64      // block index up to which readahead was started
+	dir      *Dir       // set when the file is a directory
 }
 
 // dirtyBlock is a buffered block: its content from the block's start
@@ -51,10 +52,22 @@ type dirtyBlock struct {
 	spans    [][2]int
 	uploaded blockRef // data as uploaded by an earlier commit attempt
 	upBase   blockRef
+
+	// A full block is uploaded in the background as soon as it is
+	// complete (write-behind), so a commit finds it already stored.
+	inflight chan struct{} // closed when the background upload ends
+	bgRef    blockRef      // its result, valid after inflight is closed
+	bgErr    error
 	temp     bool // made for one commit attempt: its upload is the attempt's
 }
 
 func (d *dirtyBlock) addSpan(lo, hi int) {
+	if !d.uploaded.isZero() {
+		// The data changes: the upload no longer matches it. It is no
+		// one's block yet unless a commit with an unknown outcome used it,
+		// so it is left to GC rather than freed.
+		d.uploaded = blockRef{}
+	}
 	// Sequential writes extend the last span; others are merged at commit.
 	if k := len(d.spans); k > 0 && d.spans[k-1][1] >= lo && d.spans[k-1][0] <= lo {
 		d.spans[k-1][1] = max(d.spans[k-1][1], hi)
@@ -351,6 +364,7 @@ func (f *File) writeAt(p []byte, off int64) (int, error) {
 		if err != nil {
 			return done, f.pathErr("write", err)
 		}
+		f.settle(d) // its data is about to change
 		if end := b + chunk; end > len(d.data) {
 			f.dbytes += end - len(d.data)
 			if end > cap(d.data) {
@@ -370,6 +384,9 @@ func (f *File) writeAt(p []byte, off int64) (int, error) {
 		}
 		copy(d.data[b:], p[done:done+chunk])
 		d.addSpan(b, b+chunk)
+		if len(d.data) == int(bs) && d.base.isZero() && !d.inline && d.covers(int(bs)) {
+			f.writeBehind(d)
+		}
 		done += chunk
 	}
 	f.writeEnd = max(f.writeEnd, uint64(off)+uint64(len(p)))
@@ -380,6 +397,40 @@ func (f *File) writeAt(p []byte, off int64) (int, error) {
 		}
 	}
 	return done, nil
+}
+
+// writeBehind starts uploading a complete block in the background. The
+// block's data must not change while the upload runs (settle waits).
+func (f *File) writeBehind(d *dirtyBlock) {
+	c, data, done := f.c, d.data, make(chan struct{})
+	d.inflight = done
+	ctx := context.WithoutCancel(f.fs.ctx)
+	go func() {
+		defer close(done)
+		c.upSem <- struct{}{}
+		defer func() { <-c.upSem }()
+		d.bgRef, d.bgErr = c.putBlock(ctx, recData, data)
+	}()
+}
+
+// settle waits for d's background upload and adopts its result as the
+// block's upload if the data did not change since it started (a write
+// about to change it calls settle first, and addSpan then drops it).
+func (f *File) settle(d *dirtyBlock) {
+	if d.inflight == nil {
+		return
+	}
+	<-d.inflight
+	d.inflight = nil
+	if d.bgErr != nil {
+		return
+	}
+	if !d.uploaded.isZero() {
+		f.garbage = append(f.garbage, d.uploaded)
+	}
+	// Only a block with no base is uploaded in the background, so the
+	// upload is valid against a tree where the block is still absent.
+	d.uploaded, d.upBase = d.bgRef, blockRef{}
 }
 
 // dirtyFor returns the buffer of block idx, materializing it from the
@@ -449,7 +500,11 @@ func (f *File) commit(ctx context.Context) error {
 	if len(f.dirty) == 0 && len(f.appendb) == 0 {
 		return nil
 	}
-	var superseded []blockRef
+	for _, d := range f.dirty {
+		f.settle(d)
+	}
+	superseded := f.garbage
+	f.garbage = nil
 	var appended map[uint64]*dirtyBlock // the last attempt's append blocks
 	n, err := f.c.update(ctx, f.ino, func(t *tx, n *inode) error {
 		if !n.isReg() {

@@ -107,6 +107,7 @@ type core struct {
 	stats   counters
 	frees   sync.WaitGroup // background block frees
 	freeSem chan struct{}  // bounds concurrent background frees
+	upSem   chan struct{}  // bounds concurrent write-behind uploads
 }
 
 // openInode tracks the handles of one inode open in this process, so that an
@@ -211,6 +212,7 @@ func newCore(s backend.Store, o *Options) (*core, error) {
 	if o.Gid != nil {
 		c.gid = *o.Gid
 	}
+	c.upSem = make(chan struct{}, c.par)
 	return c, nil
 }
 
