@@ -29,6 +29,10 @@ import (
 // network round trip or an fsync gets a smaller big directory.
 type suiteConfig struct {
 	bigDir int // entries in the big-directory test (testing.Short: a tenth)
+	// blocks, if set, gives each filesystem a separate blocks store
+	// (Options.Blocks). Subtests about a single store's format and
+	// failures (FormatOpen, Corrupt, Cancel, OpTimeout) are skipped then.
+	blocks func(t *testing.T) backend.Store
 }
 
 // runFSSuite runs the filesystem suite, every subtest on a freshly
@@ -39,16 +43,21 @@ func runFSSuite(t *testing.T, newStore func(t *testing.T) backend.Store) {
 
 // env is one subtest's filesystem and the store under it.
 type env struct {
-	fs    *FS
-	store backend.Store
-	new   func(t *testing.T) backend.Store
-	cfg   suiteConfig
+	fs     *FS
+	store  backend.Store
+	blocks backend.Store // nil unless split
+	new    func(t *testing.T) backend.Store
+	cfg    suiteConfig
 }
 
 // reopen opens a second FS on the same store, with no caches shared.
 func (e *env) reopen(t *testing.T) *FS {
 	t.Helper()
-	f, err := Open(context.Background(), e.store, nil)
+	var o *Options
+	if e.blocks != nil {
+		o = &Options{Blocks: e.blocks}
+	}
+	f, err := Open(context.Background(), e.store, o)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -104,12 +113,20 @@ func runFSSuiteWith(t *testing.T, newStore func(t *testing.T) backend.Store, cfg
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			o := &Options{BlockSize: tc.bs}
+			if cfg.blocks != nil {
+				switch tc.name {
+				case "FormatOpen", "Corrupt", "Cancel", "OpTimeout":
+					t.Skip("single-store subtest; run by the single-store suites")
+				}
+				o.Blocks = cfg.blocks(t)
+			}
 			s := newStore(t)
-			f, err := Format(context.Background(), s, &Options{BlockSize: tc.bs})
+			f, err := Format(context.Background(), s, o)
 			if err != nil {
 				t.Fatalf("Format: %v", err)
 			}
-			tc.fn(t, &env{fs: f, store: s, new: newStore, cfg: cfg})
+			tc.fn(t, &env{fs: f, store: s, blocks: o.Blocks, new: newStore, cfg: cfg})
 		})
 	}
 }
@@ -1563,7 +1580,11 @@ func testSparse(t *testing.T, e *env) {
 
 // blockKeys counts the block keys of the store, when it can list.
 func blockKeys(t *testing.T, e *env) (int, bool) {
-	l, ok := e.store.(backend.Lister)
+	bs := e.store
+	if e.blocks != nil {
+		bs = e.blocks
+	}
+	l, ok := bs.(backend.Lister)
 	if !ok {
 		return 0, false
 	}

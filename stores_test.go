@@ -54,3 +54,9 @@ func newMemcachedStore(t *testing.T) backend.Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestFSSplit runs the suite on a split filesystem: inodes in the memory
+// store, write-once blocks in a real memcached (Options.Blocks).
+func TestFSSplit(t *testing.T) {
+	runFSSuiteWith(t, newMemoryStore, suiteConfig{bigDir: 20_000, blocks: newMemcachedStore})
+}
