@@ -122,7 +122,10 @@ func (c *core) fetchBlocks(ctx context.Context, refs []blockRef) (map[blockRef][
 	if len(missing) == 0 {
 		return got, nil
 	}
-	if _, ok := c.blocks.(backend.BatchGetter); !ok || len(missing) == 1 {
+	// One batch request saves round trips for small blocks; large blocks
+	// are bandwidth-bound and go faster over parallel requests (and
+	// share in-flight fetches with readahead through singleflight).
+	if _, ok := c.blocks.(backend.BatchGetter); !ok || len(missing) == 1 || c.blockSize >= 64<<10 {
 		ps := make([][]byte, len(missing))
 		err := c.parallel(ctx, len(missing), func(ctx context.Context, i int) error {
 			var err error
