@@ -36,6 +36,23 @@
 // blocks (a hole is an absent entry, never a missing block). Directories are a
 // hash trie ordered by a 64-bit name hash, which is also the readdir cookie.
 //
+// Where DESIGN.md's whiteboard names a mechanism we chose a variant that
+// keeps its invariants:
+//
+//   - A directory's root, inline in its inode (up to 4 KiB), carries a small
+//     write buffer of pending inserts and removes (LSM-style), merged into the
+//     trie in one pass when it fills. Creating or removing a name in a large
+//     directory therefore usually writes no trie block: the parent's one CAS
+//     publishes it, and a create costs three store round trips (new inode,
+//     parent, the file's first commit). Lookups and listings read the buffer
+//     before the trie.
+//   - Blocks replaced by a commit are deleted in the background after its CAS
+//     wins (FS.Flush waits for them), and a complete new data block is
+//     uploaded while the writer goes on (write-behind); the commit that makes
+//     it reachable is still one inode CAS.
+//   - Inode numbers are random 63-bit numbers made unique by the inode's
+//     create-only CAS, so no counter key is contended.
+//
 // # Consistency
 //
 // One inode is changed by one CAS: an operation on one inode (a write
@@ -104,4 +121,12 @@
 //     create-only CAS.
 //   - Orphan and garbage collection (Fsck with GC) needs a store that can list
 //     keys; on memcached eager freeing is the only GC.
+//   - A Sub view is a chroot: ".." and absolute symlinks stop at (resolve
+//     from) its root, so an absolute symlink may name different files through
+//     a Sub and through its parent.
+//   - Invalid arguments to Seek, Rename (a directory into itself) and the
+//     inode-level API are syscall.EINVAL, which errors.Is does not match with
+//     fs.ErrInvalid; invalid paths are fs.ErrInvalid.
+//   - A write to a file another client removed fails at commit with ENOENT
+//     (or ErrStale on read).
 package voldfs
