@@ -112,7 +112,7 @@ func run(url string, cfg bench.Config, heap int64) error {
 		if err != nil {
 			return fmt.Errorf("heap: %w", err)
 		}
-		fmt.Printf("\nclient memory while writing %d MiB (block cache %d MiB, target below %d MiB): peak live heap %d MiB, peak heap in use (with uncollected garbage) %d MiB\n",
+		fmt.Printf("\nclient memory while writing %d MiB (block cache %d MiB, target below %d MiB): peak live heap (after a forced GC every 100 ms) %d MiB, peak heap in use (with uncollected garbage) %d MiB\n",
 			heap>>20, cache>>20, (cache>>20)+64, live>>20, inuse>>20)
 	}
 	return nil
