@@ -64,6 +64,24 @@ func run(url string, cfg bench.Config, heap int64) error {
 	}
 	e := bench.Env{Store: s, Open: func() (*voldfs.FS, error) { return voldfs.Open(ctx, s, opts) }}
 	fmt.Printf("voldfs-bench: store %s, block size %d KiB, %s, %d CPUs, %s\n\n", url, f.BlockSize()>>10, runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format(time.RFC3339))
+	// Memory first, before the other workloads fill this process's heap
+	// (the memory store lives in it).
+	if heap > 0 {
+		// Blocks go to a store that keeps nothing, so the heap measured is
+		// the client's own: write-back buffers, caches and trees.
+		cache := int64(64 << 20)
+		g, err := voldfs.Format(ctx, memory.New(), &voldfs.Options{Blocks: &bench.Discard{}, CacheSize: cache})
+		if err != nil {
+			return err
+		}
+		live, inuse, err := bench.PeakHeap(ctx, g, heap)
+		if err != nil {
+			return fmt.Errorf("heap: %w", err)
+		}
+		fmt.Printf("client memory while writing %d MiB (block cache %d MiB, target below %d MiB): peak live heap (after a forced GC every 100 ms) %d MiB, peak heap in use (with uncollected garbage) %d MiB\n",
+			heap>>20, cache>>20, (cache>>20)+64, live>>20, inuse>>20)
+		fmt.Println()
+	}
 	fmt.Println(bench.Header)
 	print := func(r bench.Row, err error) error {
 		if err != nil {
@@ -99,21 +117,6 @@ func run(url string, cfg bench.Config, heap int64) error {
 	}
 	if err := print(bench.Readdir(ctx, e, f, cfg.DirEnts)); err != nil {
 		return err
-	}
-	if heap > 0 {
-		// Blocks go to a store that keeps nothing, so the heap measured is
-		// the client's own: write-back buffers, caches and trees.
-		cache := int64(64 << 20)
-		g, err := voldfs.Format(ctx, memory.New(), &voldfs.Options{Blocks: &bench.Discard{}, CacheSize: cache})
-		if err != nil {
-			return err
-		}
-		live, inuse, err := bench.PeakHeap(ctx, g, heap)
-		if err != nil {
-			return fmt.Errorf("heap: %w", err)
-		}
-		fmt.Printf("\nclient memory while writing %d MiB (block cache %d MiB, target below %d MiB): peak live heap (after a forced GC every 100 ms) %d MiB, peak heap in use (with uncollected garbage) %d MiB\n",
-			heap>>20, cache>>20, (cache>>20)+64, live>>20, inuse>>20)
 	}
 	return nil
 }
