@@ -441,16 +441,7 @@ func (f *FS) Rename(oldname, newname string) error {
 
 // RenameFlags is Rename with renameat2 flags (RenameNoReplace).
 func (f *FS) RenameFlags(oldname, newname string, flags uint32) error {
-	lerr := func(err error) error {
-		if err == nil {
-			return nil
-		}
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: err}
-	}
+	lerr := func(err error) error { return linkErr("rename", oldname, newname, err) }
 	ctx, cancel, err := f.begin("rename", oldname)
 	if err != nil {
 		return lerr(err)
@@ -473,19 +464,23 @@ func (f *FS) RenameFlags(oldname, newname string, flags uint32) error {
 	return lerr(f.c.rename(ctx, odir, oname, ndir, nname, flags))
 }
 
+// linkErr returns err (nil stays nil) as an *os.LinkError, unwrapping a
+// PathError a path step made.
+func linkErr(op, oldname, newname string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return &os.LinkError{Op: op, Old: oldname, New: newname, Err: err}
+}
+
 // Link creates newname as a hard link to the file oldname (not followed if
 // a symlink). Directories cannot be linked (EPERM).
 func (f *FS) Link(oldname, newname string) error {
-	lerr := func(err error) error {
-		if err == nil {
-			return nil
-		}
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: err}
-	}
+	lerr := func(err error) error { return linkErr("link", oldname, newname, err) }
 	ctx, cancel, err := f.begin("link", oldname)
 	if err != nil {
 		return lerr(err)

@@ -33,6 +33,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Version identifies one written value of one key. See the package comment.
@@ -168,6 +169,27 @@ func MaxValueSize(s Store) int {
 		return l.MaxValueSize()
 	}
 	return 0
+}
+
+// CheckKey returns what every store call checks before its request: the
+// context's error, or ErrInvalidKey if key breaks the key rules.
+func CheckKey(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !ValidKey(key) {
+		return fmt.Errorf("%w: %q", ErrInvalidKey, key)
+	}
+	return nil
+}
+
+// CheckValue returns an error wrapping ErrTooLarge if value is longer than
+// limit (limit <= 0: no limit).
+func CheckValue(value []byte, limit int) error {
+	if limit > 0 && len(value) > limit {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(value), limit)
+	}
+	return nil
 }
 
 // ValidKey reports whether key obeys the key rules in the package comment.

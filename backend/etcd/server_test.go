@@ -13,11 +13,8 @@ package etcd
 //     (Debian ships 3.4), as users who run a distribution's etcd will.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -26,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voldfs/voldfs/internal/testserver"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -36,7 +34,7 @@ type member struct {
 	clientURL string
 	peerURL   string
 	args      []string
-	log       *syncBuffer
+	log       *testserver.SyncBuffer
 	mu        sync.Mutex
 	cmd       *exec.Cmd
 	exited    chan struct{} // closed when cmd has exited
@@ -48,49 +46,12 @@ type cluster struct {
 	members []*member
 }
 
-// etcdBinary returns the path of the etcd binary, or fails or skips the test
-// if there is none.
-func etcdBinary(t testing.TB) string {
-	t.Helper()
-	for _, p := range []string{"etcd", "/usr/bin/etcd", "/usr/local/bin/etcd"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("etcd binary not found: install Debian's etcd-server package (.ci/run does)")
-	}
-	t.Skip("etcd binary not found: install Debian's etcd-server package (apt-get install etcd-server) to run the etcd tests")
-	return ""
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports
-}
-
 // startCluster starts an n-member etcd cluster and waits until it serves
 // requests. It is stopped in t.Cleanup. A member that exits during start-up
 // (another process took its port meanwhile) makes it retry on other ports.
 func startCluster(t testing.TB, n int) *cluster {
 	t.Helper()
-	bin := etcdBinary(t)
+	bin := testserver.Binary(t, "etcd")
 	for attempt := 1; ; attempt++ {
 		c := &cluster{t: t}
 		err := c.boot(bin, n)
@@ -102,7 +63,7 @@ func startCluster(t testing.TB, n int) *cluster {
 		}
 		if attempt == 3 {
 			for _, m := range c.members {
-				t.Logf("etcd member %s log (tail):\n%s", m.name, m.log.tail(4000))
+				t.Logf("etcd member %s log (tail):\n%s", m.name, m.log.Tail(4000))
 			}
 			t.Fatalf("etcd cluster did not start: %v", err)
 		}
@@ -114,14 +75,14 @@ func startCluster(t testing.TB, n int) *cluster {
 func (c *cluster) boot(bin string, n int) error {
 	t := c.t
 	dir := t.TempDir()
-	ports := freePorts(t, 2*n)
+	ports := testserver.FreePorts(t, 2*n)
 	var initial []string
 	for i := range n {
 		m := &member{
 			name:      fmt.Sprintf("m%d", i),
 			clientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
 			peerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
-			log:       &syncBuffer{},
+			log:       &testserver.SyncBuffer{},
 		}
 		c.members = append(c.members, m)
 		initial = append(initial, m.name+"="+m.peerURL)
@@ -149,7 +110,7 @@ func (c *cluster) boot(bin string, n int) error {
 		}
 		if t.Failed() {
 			for _, m := range c.members {
-				t.Logf("etcd member %s log (tail):\n%s", m.name, m.log.tail(4000))
+				t.Logf("etcd member %s log (tail):\n%s", m.name, m.log.Tail(4000))
 			}
 		}
 	})
@@ -239,7 +200,7 @@ func (c *cluster) healthy(timeout time.Duration) error {
 			select {
 			case <-exited:
 				cli.Close()
-				return fmt.Errorf("etcd member %s exited: %s", m.name, m.log.tail(1000))
+				return fmt.Errorf("etcd member %s exited: %s", m.name, m.log.Tail(1000))
 			default:
 			}
 			if time.Now().After(deadline) {
@@ -274,26 +235,4 @@ func (c *cluster) leader() *member {
 	}
 	c.t.Fatal("no etcd leader found")
 	return nil
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	if len(s) > n {
-		s = s[len(s)-n:]
-	}
-	return s
 }

@@ -306,23 +306,14 @@ func (s *Store) check(ctx context.Context, key string) error {
 	if s.closed.Load() {
 		return backend.ErrClosed
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !backend.ValidKey(key) {
-		return backend.ErrInvalidKey
-	}
-	return nil
+	return backend.CheckKey(ctx, key)
 }
 
 func (s *Store) checkWrite(ctx context.Context, key string, value []byte) error {
 	if err := s.check(ctx, key); err != nil {
 		return err
 	}
-	if len(value) > s.maxValue {
-		return fmt.Errorf("%w: %d bytes, limit %d", backend.ErrTooLarge, len(value), s.maxValue)
-	}
-	return nil
+	return backend.CheckValue(value, s.maxValue)
 }
 
 // fail wraps an error from the client, turning the ones with a meaning in the

@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/voldfs/voldfs/backend"
+	"github.com/voldfs/voldfs/internal/testserver"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -161,21 +161,8 @@ func TestEtcdSpecifics(t *testing.T) {
 // the context's error once its deadline passes, not after the client's own
 // timeouts.
 func TestDeadline(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // hold the connection open, say nothing
-		}
-	}()
-	s, err := New(clientv3.Config{Endpoints: []string{"http://" + l.Addr().String()}, Logger: zap.NewNop()})
+	addr := testserver.Silent(t)
+	s, err := New(clientv3.Config{Endpoints: []string{"http://" + addr}, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -199,21 +197,8 @@ func BenchmarkStore(b *testing.B) {
 // TestContextHungServer: a server that never replies must not hold a call
 // past its context.
 func TestContextHungServer(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go io.Copy(io.Discard, c) // read requests, never answer
-		}
-	}()
-	s := newStore(t, memcache.Options{Timeout: time.Minute}, l.Addr().String())
+	addr := testserver.Silent(t)
+	s := newStore(t, memcache.Options{Timeout: time.Minute}, addr)
 	defer s.Close()
 	for name, op := range map[string]func(context.Context) error{
 		"Get":    func(ctx context.Context) error { _, _, err := s.Get(ctx, "k"); return err },

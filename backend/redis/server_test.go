@@ -5,11 +5,9 @@ package redis
 // ports and killed in t.Cleanup.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -20,44 +18,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/voldfs/voldfs/internal/testserver"
 )
-
-// binary returns the path of a Redis program, or fails or skips the test if
-// it is missing.
-func binary(t testing.TB, name string) string {
-	t.Helper()
-	for _, p := range []string{name, "/usr/bin/" + name, "/usr/local/bin/" + name} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not found: install Debian's redis-server package (.ci/run does)", name)
-	}
-	t.Skipf("%s not found: install Debian's redis-server package (apt-get install redis-server) to run the Redis tests", name)
-	return ""
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports
-}
 
 // startServer starts one redis-server, in cluster mode if cluster is set,
 // waits until it answers PING and returns its address. A server that exits
@@ -65,7 +27,7 @@ func freePorts(t testing.TB, n int) []int {
 // other ports.
 func startServer(t testing.TB, cluster bool) string {
 	t.Helper()
-	bin := binary(t, "redis-server")
+	bin := testserver.Binary(t, "redis-server")
 	for attempt := 1; ; attempt++ {
 		addr, err := tryServer(t, bin, cluster)
 		if err == nil {
@@ -79,7 +41,7 @@ func startServer(t testing.TB, cluster bool) string {
 }
 
 func tryServer(t testing.TB, bin string, cluster bool) (string, error) {
-	ports := freePorts(t, 2)
+	ports := testserver.FreePorts(t, 2)
 	dir := t.TempDir()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	args := []string{
@@ -100,7 +62,7 @@ func tryServer(t testing.TB, bin string, cluster bool) (string, error) {
 			"--cluster-node-timeout", "5000",
 		)
 	}
-	var log syncBuffer
+	var log testserver.SyncBuffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = &log
 	cmd.Stderr = &log
@@ -117,7 +79,7 @@ func tryServer(t testing.TB, bin string, cluster bool) (string, error) {
 	t.Cleanup(func() {
 		kill()
 		if t.Failed() {
-			t.Logf("redis-server %s log (tail):\n%s", addr, log.tail(3000))
+			t.Logf("redis-server %s log (tail):\n%s", addr, log.Tail(3000))
 		}
 	})
 	c := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
@@ -132,12 +94,12 @@ func tryServer(t testing.TB, bin string, cluster bool) (string, error) {
 		}
 		select {
 		case <-done:
-			return "", fmt.Errorf("redis-server %s exited: %s", addr, log.tail(1000))
+			return "", fmt.Errorf("redis-server %s exited: %s", addr, log.Tail(1000))
 		default:
 		}
 		if time.Now().After(deadline) {
 			kill()
-			return "", fmt.Errorf("redis-server %s not answering: %v\n%s", addr, err, log.tail(3000))
+			return "", fmt.Errorf("redis-server %s not answering: %v\n%s", addr, err, log.Tail(3000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -153,7 +115,7 @@ func startStandalone(t testing.TB) string {
 // until every node reports cluster_state:ok and returns the addresses.
 func startCluster(t testing.TB, n int) []string {
 	t.Helper()
-	cli := binary(t, "redis-cli")
+	cli := testserver.Binary(t, "redis-cli")
 	var addrs []string
 	for range n {
 		addrs = append(addrs, startServer(t, true))
@@ -191,26 +153,4 @@ func newClient(addrs []string, cluster bool) goredis.UniversalClient {
 		IsClusterMode:         cluster,
 		ContextTimeoutEnabled: true,
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	if len(s) > n {
-		s = s[len(s)-n:]
-	}
-	return s
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/voldfs/voldfs/backend"
+	"github.com/voldfs/voldfs/internal/testserver"
 )
 
 // newStoreFunc returns a constructor of stores on the servers at addrs, each
@@ -226,21 +226,8 @@ func TestPaging(t *testing.T) {
 // TestDeadline checks that, with ContextTimeoutEnabled, a call to a server
 // that never answers returns the context's error once its deadline passes.
 func TestDeadline(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // hold the connection open, say nothing
-		}
-	}()
-	s := New(newClient([]string{l.Addr().String()}, false))
+	addr := testserver.Silent(t)
+	s := New(newClient([]string{addr}, false))
 	defer s.Close()
 	for name, call := range map[string]func(ctx context.Context) error{
 		"Get": func(ctx context.Context) error { _, _, err := s.Get(ctx, "k"); return err },

@@ -8,6 +8,7 @@ package testserver
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -23,7 +24,7 @@ import (
 // killed when t ends.
 func Memcached(t testing.TB) string {
 	t.Helper()
-	bin := lookPath(t, "memcached")
+	bin := Binary(t, "memcached")
 	args := []string{"-l", "127.0.0.1", "-U", "0", "-M", "-m", "256"}
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "root") // memcached refuses root without -u
@@ -31,9 +32,9 @@ func Memcached(t testing.TB) string {
 	return start(t, bin, args, "-p")
 }
 
-// lookPath finds a server binary in PATH or the system directories servers
+// Binary finds a server binary in PATH or the system directories servers
 // are installed in, or ends the test (see the package comment).
-func lookPath(t testing.TB, name string) string {
+func Binary(t testing.TB, name string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
 		return p
@@ -58,13 +59,10 @@ func start(t testing.TB, bin string, args []string, portFlag string) string {
 	t.Helper()
 	var lastErr error
 	for range 5 {
-		port, err := freePort()
-		if err != nil {
-			t.Fatalf("testserver: %v", err)
-		}
+		port := FreePorts(t, 1)[0]
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		cmd := exec.Command(bin, append(args, portFlag, strconv.Itoa(port))...)
-		out := &syncBuffer{}
+		out := &SyncBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("testserver: start %s: %v", bin, err)
@@ -86,15 +84,6 @@ func start(t testing.TB, bin string, args []string, portFlag string) string {
 	return ""
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // waitListening polls addr until it accepts a connection, the process exits,
 // or 10 s pass.
 func waitListening(addr string, exited <-chan error) error {
@@ -114,20 +103,86 @@ func waitListening(addr string, exited <-chan error) error {
 	return fmt.Errorf("server not listening on %s after 10s", addr)
 }
 
-// syncBuffer collects a server's output from the goroutines exec starts.
-type syncBuffer struct {
+// SyncBuffer collects a server's output from the goroutines exec starts,
+// safe to read while it is written.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// Tail returns the last n bytes written.
+func (b *SyncBuffer) Tail(n int) string {
+	s := b.String()
+	if len(s) > n {
+		s = s[len(s)-n:]
+	}
+	return s
+}
+
+// FreePorts returns n distinct free TCP ports on 127.0.0.1 (free when
+// chosen: a server started on one may still find it taken, and should retry).
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("testserver: free port: %v", err)
+		}
+		ls = append(ls, l)
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
+// Silent starts a TCP server on 127.0.0.1 that accepts connections, reads
+// requests and never answers, for testing that calls end at their context's deadline. It stops
+// when t ends.
+func Silent(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+			go io.Copy(io.Discard, c) // requests are read, so writes never block
+		}
+	}()
+	return l.Addr().String()
 }
