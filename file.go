@@ -295,11 +295,10 @@ func (f *File) readahead(from int64, count int) {
 	}()
 }
 
-// raWindow is how many blocks sequential readahead keeps in flight: enough
-// to keep Parallelism requests busy, at least 4 MiB, at most an eighth of
-// the cache.
+// raWindow is how many blocks sequential readahead keeps in flight: twice
+// Parallelism, at least 8 MiB, at most an eighth of the cache.
 func (c *core) raWindow() int64 {
-	w := max(int64(c.par), int64(4<<20)/int64(c.blockSize))
+	w := max(2*int64(c.par), int64(8<<20)/int64(c.blockSize))
 	if c.cache.max > 0 {
 		w = min(w, max(1, c.cache.max/8/int64(c.blockSize)))
 	}
