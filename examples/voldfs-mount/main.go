@@ -34,6 +34,8 @@ type config struct {
 	options     string // -o, comma separated
 	attrTimeout time.Duration
 	fsck        bool
+	repair, gc  bool
+	grace       time.Duration
 	mountpoint  string
 }
 
@@ -49,9 +51,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.StringVar(&c.options, "o", "", "comma-separated mount `options` (allow_other, ...)")
 	fl.DurationVar(&c.attrTimeout, "attr-timeout", time.Second, "attribute and entry cache window (0: strict)")
 	fl.BoolVar(&c.fsck, "fsck", false, "check the filesystem and exit instead of mounting")
+	fl.BoolVar(&c.repair, "repair", false, "with -fsck: fix dangling entries, link counts and orphans")
+	fl.BoolVar(&c.gc, "gc", false, "with -fsck: delete unreferenced blocks (stores that list keys: bolt, mem)")
+	fl.DurationVar(&c.grace, "grace", time.Hour, "with -fsck: leave objects younger than this alone (clients may be using them)")
 	fl.Usage = func() {
 		fmt.Fprintf(stderr, "usage: voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-o allow_other] MOUNTPOINT\n"+
-			"       voldfs-mount [-store URL] [-blocks URL] [-name FS] -fsck\n")
+			"       voldfs-mount [-store URL] [-blocks URL] [-name FS] -fsck [-repair] [-gc] [-grace D]\n")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -274,7 +279,11 @@ func runFsck(c *config, stderr io.Writer) int {
 	}
 	defer store.Close()
 	defer vfs.Close()
-	r, err := vfs.Fsck(context.Background(), voldfs.FsckOptions{})
+	grace := c.grace
+	if grace <= 0 {
+		grace = -1 // no grace at all (FsckOptions' zero means the default)
+	}
+	r, err := vfs.Fsck(context.Background(), voldfs.FsckOptions{Repair: c.repair, GC: c.gc, Grace: grace})
 	if err != nil {
 		fmt.Fprintf(stderr, "voldfs-mount: fsck: %v\n", oneLine(err))
 		return 1
@@ -282,9 +291,9 @@ func runFsck(c *config, stderr io.Writer) int {
 	for _, p := range r.Problems {
 		fmt.Fprintf(stderr, "%v\n", p)
 	}
-	fmt.Fprintf(stderr, "voldfs-mount: fsck: %d dirs, %d files, %d symlinks, %d blocks, %d problems\n",
-		r.Dirs, r.Files, r.Symlinks, r.Blocks, len(r.Problems))
-	if !r.OK() {
+	fmt.Fprintf(stderr, "voldfs-mount: fsck: %d dirs, %d files, %d symlinks, %d blocks, %d problems, %d repaired, %d garbage blocks%s\n",
+		r.Dirs, r.Files, r.Symlinks, r.Blocks, len(r.Problems), r.Repaired, r.GarbageBlocks, map[bool]string{true: " (deleted)", false: ""}[c.gc])
+	if !r.OK() && !c.repair {
 		return 1
 	}
 	return 0
