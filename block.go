@@ -171,6 +171,7 @@ func (c *core) freeBlocks(ctx context.Context, refs []blockRef) {
 	}
 	for _, r := range refs {
 		c.cache.remove(r)
+		c.dirCache.remove(r)
 	}
 	ctx = context.WithoutCancel(ctx)
 	c.frees.Add(1)
@@ -199,6 +200,23 @@ func (d dirNodes) putNode(ctx context.Context, p []byte) (blockRef, error) {
 	return d.c.putBlock(ctx, recDirNode, p)
 }
 func (d dirNodes) maxNode() int { return d.c.blockSize }
+
+// Decoded directory nodes are kept in a cache of their own: the block
+// cache holds the raw payloads under the same refs.
+func (d dirNodes) decodedNode(ref blockRef) *dirNode {
+	if v, ok := d.c.dirCache.getAny(ref); ok {
+		return v.(*dirNode)
+	}
+	return nil
+}
+
+func (d dirNodes) keepDecoded(ref blockRef, n *dirNode) {
+	size := 64
+	for _, e := range n.ents {
+		size += len(e.name) + 48
+	}
+	d.c.dirCache.addAny(ref, n, size+len(n.kids)*32)
+}
 
 // File block trees.
 //

@@ -46,30 +46,50 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 		return nil, err
 	}
 	key := c.inodeKey(ino)
+	fresh := false // ci was read from the store during this update
+	missing := 0   // block-missing retries on an unchanged version
 	for attempt := 0; ; attempt++ {
 		n := ci.n.clone()
 		t := &tx{}
 		err := fn(t, n)
 		if errors.Is(err, errNoChange) {
 			c.freeBlocks(ctx, t.written)
-			return ci.n, nil
+			if fresh {
+				return ci.n, nil
+			}
+			// "Nothing to do" judged on a cached copy is not safe: the
+			// store may hold a version where there is. Judge it again on
+			// the latest version.
+			prev := ci.ver
+			if ci, err = c.getInode(ctx, ino, 0); err != nil {
+				return nil, err
+			}
+			fresh = true
+			if ci.ver == prev {
+				return ci.n, nil
+			}
+			continue
 		}
 		if err != nil {
 			c.freeBlocks(ctx, t.written)
-			if errors.Is(err, errBlockMissing) {
+			if errors.Is(err, errBlockMissing) && missing < 5 {
 				// The copy fn started from was stale: a newer version freed
-				// blocks it references. Rebase on the latest version.
-				fresh, gerr := c.getInode(ctx, ino, 0)
+				// blocks it references. Rebase on the latest version. A
+				// read that shared an older in-flight fetch may still see
+				// the same version: try again a few times before calling
+				// the block lost.
+				latest, gerr := c.getInode(ctx, ino, 0)
 				if gerr != nil {
 					return nil, gerr
 				}
-				if fresh.ver != ci.ver {
-					ci = fresh
-					if err := backoff(ctx, attempt); err != nil {
-						return nil, err
-					}
-					continue
+				if latest.ver == ci.ver {
+					missing++
 				}
+				ci, fresh = latest, true
+				if err := backoff(ctx, attempt+1); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			return nil, err
 		}
@@ -99,6 +119,7 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 		if ci, err = c.getInode(ctx, ino, 0); err != nil {
 			return nil, err
 		}
+		fresh = true
 	}
 }
 
@@ -123,13 +144,14 @@ func backoff(ctx context.Context, attempt int) error {
 
 // getInode returns inode ino, from the cache if it was known current at most
 // maxAge ago (maxAge < 0: any age), else from the store. Concurrent fetches of
-// one inode share one store read. A missing inode is ENOENT.
+// one inode share one store read, except with maxAge 0. A missing inode is
+// ENOENT.
 func (c *core) getInode(ctx context.Context, ino uint64, maxAge time.Duration) (*cachedInode, error) {
 	if ci := c.cachedInode(ino, maxAge); ci != nil {
 		return ci, nil
 	}
 	key := c.inodeKey(ino)
-	v, err, _ := c.flight.Do(key, func() (any, error) {
+	fetch := func() (any, error) {
 		c.stats.inodeGets.Add(1)
 		b, ver, err := c.inodes.Get(ctx, key)
 		if errors.Is(err, backend.ErrNotFound) {
@@ -147,7 +169,16 @@ func (c *core) getInode(ctx context.Context, ino uint64, maxAge time.Duration) (
 			return nil, corruptf("%s: holds inode %d", key, n.ino)
 		}
 		return c.putInode(n, ver), nil
-	})
+	}
+	var v any
+	var err error
+	if maxAge == 0 {
+		// A caller that needs the current version (close-to-open, a
+		// rebase) must not share a fetch that began before it asked.
+		v, err = fetch()
+	} else {
+		v, err, _ = c.flight.Do(key, fetch)
+	}
 	if err != nil {
 		return nil, err
 	}

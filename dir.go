@@ -1040,6 +1040,69 @@ func dirLookup(ctx context.Context, ns nodeStore, root []byte, name string) (e d
 	return dirLookupRoot(ctx, ns, r, name)
 }
 
+// dirDecoded is implemented by node stores that keep decoded nodes, so a
+// lookup in a cached directory binary-searches a decoded leaf instead of
+// scanning (and checksumming) its bytes.
+type dirDecoded interface {
+	decodedNode(ref blockRef) *dirNode
+	keepDecoded(ref blockRef, n *dirNode)
+}
+
+// dirFind looks name (cookie c) up in the decoded node n at bit offset off:
+// it returns the entry, or the child ref to descend to.
+func dirFind(n *dirNode, c uint64, name string) (e dirEntry, found bool, next blockRef, descend bool) {
+	if n.leaf {
+		i, _ := slices.BinarySearch(n.cks, c)
+		for ; i < len(n.cks) && n.cks[i] == c; i++ {
+			if n.ents[i].name == name {
+				return n.ents[i], true, blockRef{}, false
+			}
+		}
+		return dirEntry{}, false, blockRef{}, false
+	}
+	k, ok := n.kid(dirSlot(c, n.off, n.width))
+	if !ok {
+		return dirEntry{}, false, blockRef{}, false
+	}
+	return dirEntry{}, false, n.kids[k].ref, true
+}
+
+// dirLookupDecoded is dirLookupRoot for a root whose top node the caller
+// decoded once (top: nil if the top is a block), walking decoded nodes kept
+// by ns.
+func dirLookupDecoded(ctx context.Context, ns nodeStore, r dirRoot, top *dirNode, name string) (dirEntry, bool, error) {
+	dd, ok := ns.(dirDecoded)
+	if !ok || r.count == 0 || !dirValidName([]byte(name)) || (top == nil && r.top != nil) {
+		return dirLookupRoot(ctx, ns, r, name)
+	}
+	c := nameCookie(name)
+	if i, ok := r.opIndex(c); ok {
+		o := r.ops[i]
+		if o.e.name != name || o.tomb() {
+			return dirEntry{}, false, nil
+		}
+		return o.e, true, nil
+	}
+	n, ref, off := top, r.ref, uint8(0)
+	for depth := 0; depth < 64; depth++ {
+		if n == nil {
+			if n = dd.decodedNode(ref); n == nil {
+				var err error
+				if n, err = dirLoad(ctx, ns, ref, off, c); err != nil {
+					return dirEntry{}, false, err
+				}
+				dd.keepDecoded(ref, n)
+			}
+		}
+		e, found, next, descend := dirFind(n, c, name)
+		if !descend {
+			return e, found, nil
+		}
+		ref, off, n = next, n.off+n.width, nil
+	}
+	return dirEntry{}, false, corruptf("dir trie deeper than a cookie")
+}
+
 // dirLookupRoot is dirLookup on an already decoded root, so that a caller
 // that keeps the decoded root of a cached directory does not decode (and
 // hash) its write buffer on every lookup.

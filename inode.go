@@ -43,17 +43,25 @@ type inode struct {
 type dirCache struct {
 	once sync.Once
 	r    dirRoot
+	top  *dirNode // the inline top node, decoded; nil if the top is a block
 	err  error
 }
 
-// dirRoot returns n's decoded directory root, decoding it once for a cached
+// dirRoot returns n's decoded directory root and its decoded inline top
+// node (nil if the top node is a block), decoding them once for a cached
 // inode.
-func (n *inode) dirRoot() (dirRoot, error) {
+func (n *inode) dirRoot() (dirRoot, *dirNode, error) {
 	if n.dirc == nil {
-		return decodeDirRoot(n.inline)
+		r, err := decodeDirRoot(n.inline)
+		return r, nil, err
 	}
-	n.dirc.once.Do(func() { n.dirc.r, n.dirc.err = decodeDirRoot(n.inline) })
-	return n.dirc.r, n.dirc.err
+	n.dirc.once.Do(func() {
+		d := n.dirc
+		if d.r, d.err = decodeDirRoot(n.inline); d.err == nil && d.r.top != nil {
+			d.top, d.err = parseDirRootTop(d.r)
+		}
+	})
+	return n.dirc.r, n.dirc.top, n.dirc.err
 }
 
 // Inode flags.

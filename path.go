@@ -62,11 +62,11 @@ func (c *core) lookupOnce(ctx context.Context, n *inode, name string, retry bool
 	if !n.isDir() {
 		return dirEntry{}, nil, syscall.ENOTDIR
 	}
-	r, err := n.dirRoot()
+	r, top, err := n.dirRoot()
 	if err != nil {
 		return dirEntry{}, nil, err
 	}
-	e, found, err := dirLookupRoot(ctx, dirNodes{c}, r, name)
+	e, found, err := dirLookupDecoded(ctx, dirNodes{c}, r, top, name)
 	if errors.Is(err, errBlockMissing) && retry {
 		// The cached directory was stale: a newer version freed its nodes.
 		fresh, ferr := c.getInode(ctx, n.ino, 0)

@@ -93,8 +93,9 @@ type core struct {
 	opTimeout time.Duration
 	uid, gid  uint32
 
-	cache  *blockCache
-	flight singleflight.Group
+	cache    *blockCache // immutable block payloads (decoded, for index nodes)
+	dirCache *blockCache // decoded directory trie nodes
+	flight   singleflight.Group
 
 	imu        sync.Mutex
 	inodeCache map[uint64]*cachedInode
@@ -200,6 +201,7 @@ func newCore(s backend.Store, o *Options) (*core, error) {
 		cs = o.CacheSize
 	}
 	c.cache = newBlockCache(cs)
+	c.dirCache = newBlockCache(cs / 4)
 	if o.WriteBuffer > 0 {
 		c.wbuf = o.WriteBuffer
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -401,7 +402,7 @@ func PeakHeap(ctx context.Context, f *voldfs.FS, total int64) (live, inuse uint6
 // Discard is a store that keeps nothing: writes succeed and reads find
 // nothing. As the blocks store of a split filesystem it lets a benchmark
 // measure the client's own memory while writing far more than fits in RAM.
-type Discard struct{ n uint64 }
+type Discard struct{ n atomic.Uint64 }
 
 var _ backend.Store = (*Discard)(nil)
 
@@ -410,8 +411,7 @@ func (d *Discard) Get(ctx context.Context, key string) ([]byte, backend.Version,
 }
 
 func (d *Discard) CAS(ctx context.Context, key string, old backend.Version, value []byte) (backend.Version, error) {
-	d.n++
-	return backend.Version(d.n), nil
+	return backend.Version(d.n.Add(1)), nil
 }
 
 func (d *Discard) Delete(ctx context.Context, key string, old backend.Version) error { return nil }
