@@ -364,6 +364,12 @@ func (f *File) writeAt(p []byte, off int64) (int, error) {
 			return done, f.pathErr("write", err)
 		}
 		f.settle(d) // its data is about to change
+		if !d.uploaded.isZero() {
+			// The uploaded block's bytes are shared with the block cache
+			// (and, after a commit with an unknown outcome, maybe with a
+			// live tree): change a copy.
+			d.data = append(make([]byte, 0, cap(d.data)), d.data...)
+		}
 		if end := b + chunk; end > len(d.data) {
 			f.dbytes += end - len(d.data)
 			if end > cap(d.data) {
