@@ -54,9 +54,19 @@ func (c *core) blockKey(ref blockRef) string { return c.prefix + "b/" + ref.Stri
 
 // putBlock writes payload as a new block of the given record kind.
 func (c *core) putBlock(ctx context.Context, kind byte, payload []byte) (blockRef, error) {
+	return c.putRecord(ctx, kind, payload, seal(kind, payload))
+}
+
+// putFramed writes a data block whose payload sits at frame[2:] with room
+// for the checksum after it (see sealInPlace).
+func (c *core) putFramed(ctx context.Context, frame []byte) (blockRef, error) {
+	return c.putRecord(ctx, recData, frame[2:], sealInPlace(recData, frame))
+}
+
+func (c *core) putRecord(ctx context.Context, kind byte, payload, record []byte) (blockRef, error) {
 	ref := newBlockRef()
 	c.stats.blockPuts.Add(1)
-	if _, err := backend.Put(ctx, c.blocks, c.blockKey(ref), seal(kind, payload)); err != nil {
+	if _, err := backend.Put(ctx, c.blocks, c.blockKey(ref), record); err != nil {
 		return blockRef{}, fmt.Errorf("put block %s: %w", c.blockKey(ref), err)
 	}
 	if kind != recIndex {

@@ -27,9 +27,17 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // seal frames payload as a record of the given kind.
 func seal(kind byte, payload []byte) []byte {
-	b := make([]byte, 0, len(payload)+6)
-	b = append(b, kind, recVersion)
+	b := make([]byte, 2, len(payload)+6)
 	b = append(b, payload...)
+	return sealInPlace(kind, b)
+}
+
+// sealInPlace frames a record whose payload is already at b[2:], writing the
+// header into b[:2] and appending the checksum (in place when b has the
+// capacity): the write path keeps full data blocks in such buffers, so
+// framing a block does not copy it.
+func sealInPlace(kind byte, b []byte) []byte {
+	b[0], b[1] = kind, recVersion
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 

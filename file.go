@@ -55,6 +55,7 @@ type dirtyBlock struct {
 
 	// A full block is uploaded in the background as soon as it is
 	// complete (write-behind), so a commit finds it already stored.
+	frame    []byte        // when set, data is frame[2:2+len]: room to seal in place
 	inflight chan struct{} // closed when the background upload ends
 	bgRef    blockRef      // its result, valid after inflight is closed
 	bgErr    error
@@ -369,6 +370,7 @@ func (f *File) writeAt(p []byte, off int64) (int, error) {
 			// (and, after a commit with an unknown outcome, maybe with a
 			// live tree): change a copy.
 			d.data = append(make([]byte, 0, cap(d.data)), d.data...)
+			d.frame = nil
 		}
 		if end := b + chunk; end > len(d.data) {
 			f.dbytes += end - len(d.data)
@@ -381,7 +383,16 @@ func (f *File) writeAt(p []byte, off int64) (int, error) {
 				if idx > 0 {
 					c = int(bs)
 				}
-				nd := make([]byte, len(d.data), c)
+				var nd []byte
+				d.frame = nil
+				if c == int(bs) {
+					// A whole block: keep room around it to seal it in
+					// place when it is uploaded.
+					d.frame = make([]byte, 2+c, 2+c+4)
+					nd = d.frame[2 : 2+len(d.data) : 2+c]
+				} else {
+					nd = make([]byte, len(d.data), c)
+				}
 				copy(nd, d.data)
 				d.data = nd
 			}
@@ -407,14 +418,21 @@ func (f *File) writeAt(p []byte, off int64) (int, error) {
 // writeBehind starts uploading a complete block in the background. The
 // block's data must not change while the upload runs (settle waits).
 func (f *File) writeBehind(d *dirtyBlock) {
-	c, data, done := f.c, d.data, make(chan struct{})
+	c, data, frame, done := f.c, d.data, d.frame, make(chan struct{})
+	if frame != nil && (len(data) != cap(data) || &frame[2] != &data[0]) {
+		frame = nil // data no longer fills the frame's payload room
+	}
 	d.inflight = done
 	ctx := context.WithoutCancel(f.fs.ctx)
 	go func() {
 		defer close(done)
 		c.upSem <- struct{}{}
 		defer func() { <-c.upSem }()
-		d.bgRef, d.bgErr = c.putBlock(ctx, recData, data)
+		if frame != nil {
+			d.bgRef, d.bgErr = c.putFramed(ctx, frame[:2+len(data)])
+		} else {
+			d.bgRef, d.bgErr = c.putBlock(ctx, recData, data)
+		}
 	}()
 }
 
