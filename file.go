@@ -724,7 +724,7 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 	default:
 		return 0, f.pathErr("seek", syscall.EINVAL)
 	}
-	if pos < 0 || whence != io.SeekStart && (offset > 0 && pos < 0) {
+	if pos < 0 { // a negative result, or an int64 overflow past 2^63
 		return 0, f.pathErr("seek", syscall.EINVAL)
 	}
 	f.off = pos
