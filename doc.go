@@ -114,7 +114,6 @@
 //     the last link goes (reads then fail with ErrStale), as on NFS.
 //   - Cross-directory renames of one filesystem are serialised (one at a
 //     time across all clients); same-directory renames are not.
-//   - RenameExchange is not supported (EINVAL).
 //   - Two names in one directory whose 64-bit hashes collide cannot coexist:
 //     the second is refused with ENOSPC (about n²/2⁶⁵ for n names).
 //   - An inode number is a random 63-bit number drawn at create, unique by a

@@ -14,8 +14,9 @@ import (
 const (
 	// RenameNoReplace fails with EEXIST instead of replacing the target.
 	RenameNoReplace uint32 = 1
-	// RenameExchange atomically swaps source and target. Not supported:
-	// rename returns EINVAL.
+	// RenameExchange swaps source and target, which must both exist.
+	// Within one directory it is one CAS; across directories it runs under
+	// the rename lease like a cross-directory rename.
 	RenameExchange uint32 = 2
 )
 
@@ -31,11 +32,15 @@ func (c *core) rename(ctx context.Context, odir uint64, oname string, ndir uint6
 	if err := checkName(nname); err != nil {
 		return err
 	}
-	if flags&^RenameNoReplace != 0 {
+	if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
 		return syscall.EINVAL
 	}
+	once := c.renameOnce
+	if flags&RenameExchange != 0 {
+		once = c.exchangeOnce
+	}
 	for attempt := 0; ; attempt++ {
-		err := c.renameOnce(ctx, odir, oname, ndir, nname, flags)
+		err := once(ctx, odir, oname, ndir, nname, flags)
 		if !errors.Is(err, errRenameRace) {
 			return err
 		}
@@ -177,6 +182,8 @@ type intent struct {
 	oname, nname string
 	ino, target  uint64
 	typ          uint8
+	exchange     bool  // RenameExchange: target moves to odir/oname
+	ttyp         uint8 // the target's type (exchange only)
 }
 
 func (c *core) leaseKey() string { return c.prefix + "rename" }
@@ -187,7 +194,11 @@ func encodeIntent(in *intent) []byte {
 		e.u8(0)
 		return seal(recIntent, e.b)
 	}
-	e.u8(1)
+	if in.exchange {
+		e.u8(2)
+	} else {
+		e.u8(1)
+	}
 	e.sv(in.at)
 	e.uv(in.odir)
 	e.bytes([]byte(in.oname))
@@ -196,6 +207,9 @@ func encodeIntent(in *intent) []byte {
 	e.uv(in.ino)
 	e.uv(in.target)
 	e.u8(in.typ)
+	if in.exchange {
+		e.u8(in.ttyp)
+	}
 	return seal(recIntent, e.b)
 }
 
@@ -205,10 +219,14 @@ func decodeIntent(key string, b []byte) (*intent, error) {
 		return nil, err
 	}
 	d := dec{b: p, key: key}
-	if d.u8() == 0 {
+	kind := d.u8()
+	if kind == 0 {
 		return nil, d.done()
 	}
-	in := &intent{}
+	if kind > 2 {
+		return nil, corruptf("%s: intent kind %d", key, kind)
+	}
+	in := &intent{exchange: kind == 2}
 	in.at = d.sv()
 	in.odir = d.uv()
 	in.oname = string(d.bytes(maxName))
@@ -217,6 +235,9 @@ func decodeIntent(key string, b []byte) (*intent, error) {
 	in.ino = d.uv()
 	in.target = d.uv()
 	in.typ = d.u8()
+	if in.exchange {
+		in.ttyp = d.u8()
+	}
 	return in, d.done()
 }
 
@@ -242,7 +263,7 @@ func (c *core) acquireLease(ctx context.Context, in *intent) (backend.Version, e
 					continue
 				}
 				// Abandoned: finish it, then take the lease over.
-				_, _ = c.applyRename(ctx, held, true)
+				_ = c.rollForward(ctx, held)
 			}
 		}
 		in.at = time.Now().UnixNano()
@@ -278,7 +299,7 @@ func (c *core) recoverRename(ctx context.Context) error {
 	if err != nil || in == nil || time.Since(time.Unix(0, in.at)) < renameLease {
 		return err
 	}
-	if _, err := c.applyRename(ctx, in, true); err != nil && !errors.Is(err, syscall.ENOENT) {
+	if err := c.rollForward(ctx, in); err != nil && !errors.Is(err, syscall.ENOENT) {
 		return err
 	}
 	_, err = c.inodes.CAS(ctx, key, ver, encodeIntent(nil))
@@ -464,4 +485,210 @@ func typeMode(typ uint8) uint32 {
 		return sIFLNK
 	}
 	return sIFREG
+}
+
+// rollForward finishes an abandoned intent.
+func (c *core) rollForward(ctx context.Context, in *intent) error {
+	if in.exchange {
+		return c.applyExchange(ctx, in, true)
+	}
+	_, err := c.applyRename(ctx, in, true)
+	return err
+}
+
+// exchangeOnce swaps oname in odir and nname in ndir (RenameExchange).
+func (c *core) exchangeOnce(ctx context.Context, odir uint64, oname string, ndir uint64, nname string, _ uint32) error {
+	od, err := c.getInode(ctx, odir, 0)
+	if err != nil {
+		return err
+	}
+	se, _, err := c.lookup(ctx, od.n, oname)
+	if err != nil {
+		return err
+	}
+	nd, err := c.getInode(ctx, ndir, 0)
+	if err != nil {
+		return err
+	}
+	te, _, err := c.lookup(ctx, nd.n, nname)
+	if err != nil {
+		return err
+	}
+	if se.ino == te.ino {
+		return nil
+	}
+	if odir == ndir {
+		_, err := c.update(ctx, odir, func(t *tx, d *inode) error {
+			if err := checkParent(d); err != nil {
+				return err
+			}
+			root, err := c.swapEntry(ctx, t, d.inline, oname, se, te)
+			if err != nil {
+				return err
+			}
+			if root, err = c.swapEntry(ctx, t, root, nname, te, se); err != nil {
+				return err
+			}
+			d.inline = root
+			d.mtime, d.ctime = now(), now()
+			return nil
+		})
+		return err
+	}
+	in := &intent{odir: odir, oname: oname, ndir: ndir, nname: nname,
+		ino: se.ino, typ: se.typ, target: te.ino, ttyp: te.typ, exchange: true}
+	ver, err := c.acquireLease(ctx, in)
+	if err != nil {
+		return err
+	}
+	err = c.applyExchange(ctx, in, false)
+	if err != nil && !renameErrDefinite(err) {
+		return err // keep the intent: it is rolled forward (see renameAcross)
+	}
+	c.releaseLease(ctx, ver)
+	return err
+}
+
+// swapEntry replaces name's entry, which must still be was, by now, in a
+// directory root; a mismatch is errRenameRace.
+func (c *core) swapEntry(ctx context.Context, t *tx, root []byte, name string, was, now dirEntry) ([]byte, error) {
+	ns := dirNodes{c}
+	e, found, err := dirLookup(ctx, ns, root, name)
+	if err != nil {
+		return nil, err
+	}
+	if !found || e.ino != was.ino {
+		return nil, errRenameRace
+	}
+	now.name = name
+	root, _, _, w, fr, err := dirInsert(ctx, ns, root, now, true)
+	if err != nil {
+		return nil, err
+	}
+	t.add(w, fr)
+	return root, nil
+}
+
+// applyExchange performs (or finishes) a cross-directory exchange: ndir's
+// entry takes the source, then odir's entry takes the target, then moved
+// directories get their new "..". Each step checks whether it was already
+// applied. While the source has two entries it holds an extra link (as in
+// applyRename); where a crash leaves doubt, counts err high.
+func (c *core) applyExchange(ctx context.Context, in *intent, recovering bool) error {
+	src := dirEntry{ino: in.ino, typ: in.typ}
+	dst := dirEntry{ino: in.target, typ: in.ttyp}
+	if !recovering {
+		for _, chk := range []struct {
+			dir  uint64
+			name string
+			want uint64
+		}{{in.odir, in.oname, in.ino}, {in.ndir, in.nname, in.target}} {
+			d, err := c.getInode(ctx, chk.dir, 0)
+			if err != nil {
+				return err
+			}
+			e, _, err := c.lookup(ctx, d.n, chk.name)
+			if errors.Is(err, syscall.ENOENT) || err == nil && e.ino != chk.want {
+				return errRenameRace
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if in.typ == typeDir {
+		if err := c.checkNotInside(ctx, in.ino, in.ndir); err != nil {
+			return err
+		}
+	}
+	if in.ttyp == typeDir {
+		if err := c.checkNotInside(ctx, in.target, in.odir); err != nil {
+			return err
+		}
+	}
+	if in.typ != typeDir {
+		if _, err := c.update(ctx, in.ino, func(t *tx, n *inode) error {
+			if n.nlink == 0 {
+				return syscall.ENOENT
+			}
+			n.nlink++
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	isDir := func(typ uint8) int {
+		if typ == typeDir {
+			return 1
+		}
+		return 0
+	}
+	// step makes name in dir name put instead of was, keeping the parent's
+	// subdirectory count; it reports whether this call changed the entry.
+	step := func(dir uint64, name string, put, was dirEntry) (bool, error) {
+		changed := false
+		_, err := c.update(ctx, dir, func(t *tx, d *inode) error {
+			changed = false
+			if err := checkParent(d); err != nil {
+				return err
+			}
+			e, found, err := dirLookup(ctx, dirNodes{c}, d.inline, name)
+			if err != nil {
+				return err
+			}
+			if found && e.ino == put.ino {
+				return errNoChange // applied before a crash
+			}
+			if !found || e.ino != was.ino {
+				return errRenameRace
+			}
+			put.name = name
+			root, _, _, w, fr, err := dirInsert(ctx, dirNodes{c}, d.inline, put, true)
+			if err != nil {
+				return err
+			}
+			t.add(w, fr)
+			d.inline = root
+			d.subdir = uint32(int(d.subdir) + isDir(put.typ) - isDir(was.typ))
+			d.mtime, d.ctime = now(), now()
+			changed = true
+			return nil
+		})
+		return changed, err
+	}
+	if _, err := step(in.ndir, in.nname, src, dst); err != nil {
+		if in.typ != typeDir && renameErrDefinite(err) {
+			_ = c.dropLink(ctx, in.ino)
+		}
+		return err
+	}
+	// If the source left oname meanwhile (a same-directory rename or an
+	// unlink), the target gets no entry (an orphan fsck links into
+	// lost+found) and the source keeps the extra link for its other name.
+	tookOld, err := step(in.odir, in.oname, dst, src)
+	if err != nil && !errors.Is(err, errRenameRace) {
+		return err
+	}
+	for _, mv := range []struct {
+		e   dirEntry
+		dir uint64
+	}{{src, in.ndir}, {dst, in.odir}} {
+		if mv.e.typ != typeDir {
+			continue
+		}
+		if _, err := c.update(ctx, mv.e.ino, func(t *tx, n *inode) error {
+			if n.parent == mv.dir {
+				return errNoChange
+			}
+			n.parent = mv.dir
+			n.ctime = now()
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if in.typ != typeDir && tookOld && !recovering {
+		return c.dropLink(ctx, in.ino)
+	}
+	return nil
 }

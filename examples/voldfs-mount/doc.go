@@ -43,5 +43,5 @@
 // Files created by a caller other than the mounting user are created and
 // then chowned to the caller: two commits, not one. Extended attributes,
 // device nodes, FIFOs and sockets are not supported (ENOTSUP), nor is
-// RENAME_EXCHANGE (EINVAL). Locks are local to this mount.
+// RENAME_WHITEOUT (EINVAL). Locks are local to this mount.
 package main

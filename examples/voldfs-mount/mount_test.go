@@ -431,8 +431,19 @@ func TestPOSIX(t *testing.T) {
 		if err := unix.Renameat2(unix.AT_FDCWD, p("r4"), unix.AT_FDCWD, p("r5"), unix.RENAME_NOREPLACE); err != nil {
 			t.Errorf("RENAME_NOREPLACE to a new name: %v", err)
 		}
-		err = unix.Renameat2(unix.AT_FDCWD, p("r5"), unix.AT_FDCWD, p("rd/r3"), unix.RENAME_EXCHANGE)
-		wantErrno(t, "RENAME_EXCHANGE", err, syscall.EINVAL)
+		r5, _ := os.ReadFile(p("r5"))
+		r3, _ := os.ReadFile(p("rd/r3"))
+		if err := unix.Renameat2(unix.AT_FDCWD, p("r5"), unix.AT_FDCWD, p("rd/r3"), unix.RENAME_EXCHANGE); err != nil {
+			t.Errorf("RENAME_EXCHANGE: %v", err)
+		}
+		if a, _ := os.ReadFile(p("r5")); !bytes.Equal(a, r3) {
+			t.Errorf("after RENAME_EXCHANGE r5 holds %q, want %q", a, r3)
+		}
+		if b, _ := os.ReadFile(p("rd/r3")); !bytes.Equal(b, r5) {
+			t.Errorf("after RENAME_EXCHANGE rd/r3 holds %q, want %q", b, r5)
+		}
+		err = unix.Renameat2(unix.AT_FDCWD, p("r5"), unix.AT_FDCWD, p("nothere"), unix.RENAME_EXCHANGE)
+		wantErrno(t, "RENAME_EXCHANGE with a missing target", err, syscall.ENOENT)
 		os.Mkdir(p("rd/sub"), 0o755)
 		err = os.Rename(p("rd"), p("rd/sub/x"))
 		wantErrno(t, "rename a directory into itself", err, syscall.EINVAL)

@@ -334,18 +334,25 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return toErrno(n.vol.vfs.RmdirAt(n.ino(), name))
 }
 
-// renameNoReplace is RENAME_NOREPLACE of renameat2(2).
-const renameNoReplace = 1
+// The flags of renameat2(2).
+const (
+	renameNoReplace = 1
+	renameExchange  = 2
+)
 
-// Rename renames name to newName in newParent. RENAME_NOREPLACE is
-// supported; RENAME_EXCHANGE and RENAME_WHITEOUT are EINVAL.
+// Rename renames name to newName in newParent. RENAME_NOREPLACE and
+// RENAME_EXCHANGE are supported (go-fuse then swaps its own nodes);
+// RENAME_WHITEOUT is EINVAL.
 func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	if flags&^renameNoReplace != 0 {
+	if flags&^(renameNoReplace|renameExchange) != 0 {
 		return syscall.EINVAL
 	}
 	var vf uint32
 	if flags&renameNoReplace != 0 {
-		vf = voldfs.RenameNoReplace
+		vf |= voldfs.RenameNoReplace
+	}
+	if flags&renameExchange != 0 {
+		vf |= voldfs.RenameExchange
 	}
 	return toErrno(n.vol.vfs.RenameAt(n.ino(), name, newParent.EmbeddedInode().StableAttr().Ino, newName, vf))
 }
