@@ -122,7 +122,7 @@ func (c *core) create(ctx context.Context, dir uint64, name string, mode uint32,
 	if err := c.addEntry(ctx, dir, name, n); err != nil {
 		// After a store error the entry may have been added (a lost
 		// reply): then the inode is live, and an orphan for fsck if not.
-		if renameErrDefinite(err) {
+		if definiteErr(err) {
 			c.dropInode(n.ino)
 			c.stats.inodeDeletes.Add(1)
 			_ = c.inodes.Delete(context.WithoutCancel(ctx), c.inodeKey(n.ino), ver)
@@ -332,7 +332,7 @@ func (c *core) link(ctx context.Context, ino, dir uint64, name string) (*inode, 
 		return nil, err
 	}
 	if err := c.addEntry(ctx, dir, name, n); err != nil {
-		if renameErrDefinite(err) { // else the entry may exist: err high
+		if definiteErr(err) { // else the entry may exist: err high
 			_ = c.dropLink(ctx, ino)
 		}
 		return nil, err

@@ -317,7 +317,7 @@ func (c *core) renameAcross(ctx context.Context, in *intent) (bool, error) {
 		return false, err
 	}
 	replaced, err := c.applyRename(ctx, in, false)
-	if err != nil && !renameErrDefinite(err) {
+	if err != nil && !definiteErr(err) {
 		// A step's outcome is unknown (its CAS may have been applied):
 		// keep the intent so the rename is rolled forward once the lease
 		// expires, rather than leave the file under both names. The roll
@@ -328,10 +328,10 @@ func (c *core) renameAcross(ctx context.Context, in *intent) (bool, error) {
 	return replaced, err
 }
 
-// renameErrDefinite reports whether a rename step failed without changing
-// the store: a refusal (an errno) or a race detected before the CAS. Any
-// other error (a store error) leaves the step's outcome unknown.
-func renameErrDefinite(err error) bool {
+// definiteErr reports whether a step (of a rename, create or link) failed
+// without changing the store: a refusal (an errno) or a race detected before
+// the CAS. Any other error (a store error) leaves the step's outcome unknown.
+func definiteErr(err error) bool {
 	var errno syscall.Errno
 	return errors.As(err, &errno) || errors.Is(err, errRenameRace)
 }
@@ -416,7 +416,7 @@ func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bo
 	if err != nil {
 		// Undo the extra link only if the entry surely was not added:
 		// link counts err high, never low.
-		if !isDir && renameErrDefinite(err) {
+		if !isDir && definiteErr(err) {
 			_ = c.dropLink(ctx, in.ino)
 		}
 		return false, err
@@ -542,7 +542,7 @@ func (c *core) exchangeOnce(ctx context.Context, odir uint64, oname string, ndir
 		return err
 	}
 	err = c.applyExchange(ctx, in, false)
-	if err != nil && !renameErrDefinite(err) {
+	if err != nil && !definiteErr(err) {
 		return err // keep the intent: it is rolled forward (see renameAcross)
 	}
 	c.releaseLease(ctx, ver)
@@ -657,7 +657,7 @@ func (c *core) applyExchange(ctx context.Context, in *intent, recovering bool) e
 		return changed, err
 	}
 	if _, err := step(in.ndir, in.nname, src, dst); err != nil {
-		if in.typ != typeDir && renameErrDefinite(err) {
+		if in.typ != typeDir && definiteErr(err) {
 			_ = c.dropLink(ctx, in.ino)
 		}
 		return err
