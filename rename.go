@@ -50,12 +50,27 @@ func (c *core) rename(ctx context.Context, odir uint64, oname string, ndir uint6
 	}
 }
 
-func (c *core) renameOnce(ctx context.Context, odir uint64, oname string, ndir uint64, nname string, flags uint32) error {
-	od, err := c.getInode(ctx, odir, 0)
+// freshLookup looks name up in directory dir read from the store.
+func (c *core) freshLookup(ctx context.Context, dir uint64, name string) (dirEntry, *inode, error) {
+	d, err := c.getInode(ctx, dir, 0)
 	if err != nil {
-		return err
+		return dirEntry{}, nil, err
 	}
-	se, sn, err := c.lookup(ctx, od.n, oname)
+	return c.lookup(ctx, d.n, name)
+}
+
+// stillNames checks, under the rename lease, that name in dir still names
+// ino: errRenameRace if another operation took it since it was planned.
+func (c *core) stillNames(ctx context.Context, dir uint64, name string, ino uint64) error {
+	e, _, err := c.freshLookup(ctx, dir, name)
+	if errors.Is(err, syscall.ENOENT) || err == nil && e.ino != ino {
+		return errRenameRace
+	}
+	return err
+}
+
+func (c *core) renameOnce(ctx context.Context, odir uint64, oname string, ndir uint64, nname string, flags uint32) error {
+	se, sn, err := c.freshLookup(ctx, odir, oname)
 	if err != nil {
 		return err
 	}
@@ -347,15 +362,7 @@ func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bo
 		// Under the lease no other cross-directory rename can move the
 		// source, but a same-directory rename or an unlink may have taken
 		// it since the rename was planned: plan again then.
-		od, err := c.getInode(ctx, in.odir, 0)
-		if err != nil {
-			return false, err
-		}
-		e, _, err := c.lookup(ctx, od.n, in.oname)
-		if errors.Is(err, syscall.ENOENT) || err == nil && e.ino != in.ino {
-			return false, errRenameRace
-		}
-		if err != nil {
+		if err := c.stillNames(ctx, in.odir, in.oname, in.ino); err != nil {
 			return false, err
 		}
 	}
@@ -498,19 +505,11 @@ func (c *core) rollForward(ctx context.Context, in *intent) error {
 
 // exchangeOnce swaps oname in odir and nname in ndir (RenameExchange).
 func (c *core) exchangeOnce(ctx context.Context, odir uint64, oname string, ndir uint64, nname string, _ uint32) error {
-	od, err := c.getInode(ctx, odir, 0)
+	se, _, err := c.freshLookup(ctx, odir, oname)
 	if err != nil {
 		return err
 	}
-	se, _, err := c.lookup(ctx, od.n, oname)
-	if err != nil {
-		return err
-	}
-	nd, err := c.getInode(ctx, ndir, 0)
-	if err != nil {
-		return err
-	}
-	te, _, err := c.lookup(ctx, nd.n, nname)
+	te, _, err := c.freshLookup(ctx, ndir, nname)
 	if err != nil {
 		return err
 	}
@@ -578,22 +577,11 @@ func (c *core) applyExchange(ctx context.Context, in *intent, recovering bool) e
 	src := dirEntry{ino: in.ino, typ: in.typ}
 	dst := dirEntry{ino: in.target, typ: in.ttyp}
 	if !recovering {
-		for _, chk := range []struct {
-			dir  uint64
-			name string
-			want uint64
-		}{{in.odir, in.oname, in.ino}, {in.ndir, in.nname, in.target}} {
-			d, err := c.getInode(ctx, chk.dir, 0)
-			if err != nil {
-				return err
-			}
-			e, _, err := c.lookup(ctx, d.n, chk.name)
-			if errors.Is(err, syscall.ENOENT) || err == nil && e.ino != chk.want {
-				return errRenameRace
-			}
-			if err != nil {
-				return err
-			}
+		if err := c.stillNames(ctx, in.odir, in.oname, in.ino); err != nil {
+			return err
+		}
+		if err := c.stillNames(ctx, in.ndir, in.nname, in.target); err != nil {
+			return err
 		}
 	}
 	if in.typ == typeDir {

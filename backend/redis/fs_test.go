@@ -56,21 +56,11 @@ func BenchmarkFilesystem(b *testing.B) {
 			defer s.Close()
 			const files = 2000
 			for i := 0; i < b.N; i++ {
-				opts := &voldfs.Options{Name: fmt.Sprintf("fs%d-%d", b.N, i)}
-				f, err := voldfs.Format(ctx, s, opts)
+				rows, err := bench.Metadata(ctx, s, fmt.Sprintf("fs%d-%d", b.N, i), files)
 				if err != nil {
 					b.Fatal(err)
 				}
-				e := bench.Env{Store: s, Open: func() (*voldfs.FS, error) { return voldfs.Open(ctx, s, opts) }}
-				for _, run := range []func() (bench.Row, error){
-					func() (bench.Row, error) { return bench.CreateSmall(ctx, e, f, files) },
-					func() (bench.Row, error) { return bench.Stat(ctx, e, f, files, true) },
-					func() (bench.Row, error) { return bench.Stat(ctx, e, f, files, false) },
-				} {
-					r, err := run()
-					if err != nil {
-						b.Fatal(err)
-					}
+				for _, r := range rows {
 					b.Log(r)
 				}
 			}

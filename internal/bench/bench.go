@@ -400,6 +400,30 @@ func PeakHeap(ctx context.Context, f *voldfs.FS, total int64) (live, inuse uint6
 	return live, inuse, err
 }
 
+// Metadata formats a filesystem named name in s and runs the small-file
+// rows on it: files creates, then hot and cold stats of them.
+func Metadata(ctx context.Context, s backend.Store, name string, files int) ([]Row, error) {
+	opts := &voldfs.Options{Name: name}
+	f, err := voldfs.Format(ctx, s, opts)
+	if err != nil {
+		return nil, err
+	}
+	e := Env{Store: s, Open: func() (*voldfs.FS, error) { return voldfs.Open(ctx, s, opts) }}
+	var rows []Row
+	for _, run := range []func() (Row, error){
+		func() (Row, error) { return CreateSmall(ctx, e, f, files) },
+		func() (Row, error) { return Stat(ctx, e, f, files, true) },
+		func() (Row, error) { return Stat(ctx, e, f, files, false) },
+	} {
+		r, err := run()
+		if err != nil {
+			return rows, fmt.Errorf("%s: %w", r.Name, err)
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
 // Discard is a store that keeps nothing: writes succeed and reads find
 // nothing. As the blocks store of a split filesystem it lets a benchmark
 // measure the client's own memory while writing far more than fits in RAM.
