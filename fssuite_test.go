@@ -633,8 +633,9 @@ func testRename(t *testing.T, e *env) {
 		{"r/f1", "r/missing/x", 0, fs.ErrNotExist, nil},
 		{"r/f1", "r/f2/x", 0, syscall.ENOTDIR, nil},
 		{"r/f1", "r/f1/x", 0, syscall.ENOTDIR, nil},
-		{".", "r/x", 0, nil, nil}, // some error: checked below
-		{"r/f1", "r/x", RenameExchange, syscall.EINVAL, nil},
+		{".", "r/x", 0, nil, nil},                            // some error: checked below
+		{"r/f1", "r/x", RenameExchange, syscall.ENOENT, nil}, // exchange needs both names
+		{"r/f1", "r/f2", RenameExchange | RenameNoReplace, syscall.EINVAL, nil},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%s->%s/%d", tc.old, tc.new, tc.flags), func(t *testing.T) {
