@@ -72,6 +72,20 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 		}
 		if err != nil {
 			c.freeBlocks(ctx, t.written)
+			if !fresh && !errors.Is(err, errBlockMissing) {
+				// A refusal (ENOENT, EEXIST, a race...) judged on a cached
+				// copy may be wrong for the store's version: if the store
+				// holds a newer one, judge again on it.
+				latest, gerr := c.getInode(ctx, ino, 0)
+				if gerr != nil {
+					return nil, gerr
+				}
+				fresh = true
+				if latest.ver != ci.ver {
+					ci = latest
+					continue
+				}
+			}
 			if errors.Is(err, errBlockMissing) && missing < 5 {
 				// The copy fn started from was stale: a newer version freed
 				// blocks it references. Rebase on the latest version. A
@@ -153,6 +167,7 @@ func (c *core) getInode(ctx context.Context, ino uint64, maxAge time.Duration) (
 	key := c.inodeKey(ino)
 	fetch := func() (any, error) {
 		c.stats.inodeGets.Add(1)
+		start := nanotime()
 		b, ver, err := c.inodes.Get(ctx, key)
 		if errors.Is(err, backend.ErrNotFound) {
 			c.dropInode(ino)
@@ -168,7 +183,7 @@ func (c *core) getInode(ctx context.Context, ino uint64, maxAge time.Duration) (
 		if n.ino != ino {
 			return nil, corruptf("%s: holds inode %d", key, n.ino)
 		}
-		return c.putInode(n, ver), nil
+		return c.putInodeAt(n, ver, start), nil
 	}
 	var v any
 	var err error
@@ -202,12 +217,22 @@ func (c *core) cachedInode(ino uint64, maxAge time.Duration) *cachedInode {
 // holds a newer version (versions of one key grow in every store we know, but
 // the contract does not promise it, so the newest arrival wins).
 func (c *core) putInode(n *inode, ver backend.Version) *cachedInode {
+	return c.putInodeAt(n, ver, nanotime())
+}
+
+// putInodeAt caches n, known current at time at, unless the cache holds a
+// copy known current later: a read that began before a commit of this
+// process finished must not replace the commit's newer result.
+func (c *core) putInodeAt(n *inode, ver backend.Version, at int64) *cachedInode {
 	if n.isDir() {
 		n.dirc = &dirCache{} // n is immutable from here on
 	}
-	ci := &cachedInode{n: n, ver: ver, at: nanotime()}
+	ci := &cachedInode{n: n, ver: ver, at: at}
 	c.imu.Lock()
 	defer c.imu.Unlock()
+	if old := c.inodeCache[n.ino]; old != nil && old.at > at {
+		return old
+	}
 	if len(c.inodeCache) >= c.maxInodes {
 		for k := range c.inodeCache { // drop an arbitrary quarter
 			delete(c.inodeCache, k)

@@ -112,10 +112,17 @@ func (f *FS) openFile(ctx context.Context, name string, flag int, perm fs.FileMo
 		// No store round trip to confirm a miss: if the cached directory is
 		// stale and the name exists, the create's CAS finds it (EEXIST).
 		e, child, err := f.c.lookupOnce(ctx, dn, base, false)
-		if err == nil {
-			if flag&os.O_EXCL != 0 {
+		if err == nil && flag&os.O_EXCL != 0 {
+			// Refuse only on the current directory: the cached one may
+			// still hold a name another client removed.
+			if fresh, ferr := f.c.getInode(ctx, dir, 0); ferr == nil {
+				e, child, err = f.c.lookupOnce(ctx, fresh.n, base, false)
+			}
+			if err == nil {
 				return nil, syscall.EEXIST
 			}
+		}
+		if err == nil {
 			ino := e.ino
 			if child.isSymlink() {
 				if ino, _, err = f.walk(ctx, name, true); err != nil {
