@@ -120,15 +120,23 @@ func (f *File) check(op string, write bool) error {
 	return nil
 }
 
+// readable fails unless the file is open and opened for reading.
+func (f *File) readable() error {
+	if err := f.check("read", false); err != nil {
+		return err
+	}
+	if f.flag&os.O_WRONLY != 0 {
+		return f.pathErr("read", syscall.EBADF)
+	}
+	return nil
+}
+
 // Read reads up to len(p) bytes at the current offset.
 func (f *File) Read(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.check("read", false); err != nil {
+	if err := f.readable(); err != nil {
 		return 0, err
-	}
-	if f.flag&os.O_WRONLY != 0 {
-		return 0, f.pathErr("read", syscall.EBADF)
 	}
 	n, err := f.readAt(p, f.off)
 	f.off += int64(n)
@@ -140,11 +148,8 @@ func (f *File) Read(p []byte) (int, error) {
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.check("read", false); err != nil {
+	if err := f.readable(); err != nil {
 		return 0, err
-	}
-	if f.flag&os.O_WRONLY != 0 {
-		return 0, f.pathErr("read", syscall.EBADF)
 	}
 	if off < 0 {
 		return 0, f.pathErr("read", syscall.EINVAL)
@@ -191,14 +196,13 @@ func (f *File) readAt(p []byte, off int64) (int, error) {
 	for attempt := 0; ; attempt++ {
 		n, err := f.readBlocks(ctx, p, off)
 		if errors.Is(err, errBlockMissing) && attempt < 3 {
-			// The tree changed under us: its old blocks were freed.
-			ver := f.n
+			// The tree changed under us and its old blocks were freed:
+			// read the latest version (a few times; a block still missing
+			// then is reported).
 			if err := f.refresh(ctx, true); err != nil {
 				return 0, f.pathErr("read", err)
 			}
-			if f.n != ver {
-				continue
-			}
+			continue
 		}
 		if err != nil {
 			return n, f.pathErr("read", err)
@@ -470,12 +474,8 @@ func (f *File) dirtyFor(ctx context.Context, idx uint64) (*dirtyBlock, error) {
 	for attempt := 0; errors.Is(err, errBlockMissing) && attempt < 3; attempt++ {
 		// Another client's commit freed the block our copy of the inode
 		// names: materialize from the newer version instead.
-		old := f.n
 		if err := f.refresh(ctx, true); err != nil {
 			return nil, err
-		}
-		if f.n == old {
-			break
 		}
 		src, base, inline, err = f.c.blockContent(ctx, f.n, idx)
 	}

@@ -67,32 +67,23 @@ func (c *core) lookupOnce(ctx context.Context, n *inode, name string, retry bool
 		return dirEntry{}, nil, err
 	}
 	e, found, err := dirLookupDecoded(ctx, dirNodes{c}, r, top, name)
-	if errors.Is(err, errBlockMissing) && retry {
-		// The cached directory was stale: a newer version freed its nodes.
+	var ci *cachedInode
+	if err == nil && found {
+		ci, err = c.getInode(ctx, e.ino, c.attrTTL)
+	}
+	if retry && (errors.Is(err, errBlockMissing) || err == nil && !found || errors.Is(err, syscall.ENOENT)) {
+		// The cached directory may be stale: a newer version freed its
+		// nodes, holds a name another client created (a miss is confirmed
+		// against the store: close-to-open), or no longer names an inode
+		// that vanished. Look again in the latest version.
 		fresh, ferr := c.getInode(ctx, n.ino, 0)
 		if ferr != nil {
 			return dirEntry{}, nil, ferr
 		}
 		return c.lookupOnce(ctx, fresh.n, name, false)
 	}
-	if err != nil {
-		return dirEntry{}, nil, err
-	}
-	var ci *cachedInode
-	if found {
-		ci, err = c.getInode(ctx, e.ino, c.attrTTL)
-	}
-	if !found || errors.Is(err, syscall.ENOENT) {
-		// A miss on a cached directory is checked against the store, so a
-		// name another client created is found at once (close-to-open);
-		// an entry naming a vanished inode likewise.
-		if !retry {
-			return dirEntry{}, nil, syscall.ENOENT
-		}
-		if fresh, ferr := c.getInode(ctx, n.ino, 0); ferr == nil {
-			return c.lookupOnce(ctx, fresh.n, name, false)
-		}
-		return dirEntry{}, nil, syscall.ENOENT
+	if err == nil && !found {
+		err = syscall.ENOENT
 	}
 	if err != nil {
 		return dirEntry{}, nil, err
