@@ -20,7 +20,8 @@ func now() int64 { return time.Now().UnixNano() }
 // number on the (astronomically rare) collision.
 func (c *core) newInode(ctx context.Context, mode uint32, parent uint64, content []byte) (*inode, backend.Version, error) {
 	t := now()
-	n := &inode{mode: mode, uid: c.uid, gid: c.gid, nlink: 1, atime: t, mtime: t, ctime: t, btime: t}
+	uid, gid := c.owner(ctx)
+	n := &inode{mode: mode, uid: uid, gid: gid, nlink: 1, atime: t, mtime: t, ctime: t, btime: t}
 	if mode&sIFMT == sIFDIR {
 		n.parent = parent
 	}
