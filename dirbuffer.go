@@ -3,8 +3,8 @@ package voldfs
 import (
 	"context"
 	"fmt"
-	"slices"
 	"golang.org/x/sync/errgroup"
+	"slices"
 )
 
 // bufInsert is dirInsert on a root whose trie is in blocks: it buffers the
