@@ -371,22 +371,23 @@ type blockUpdate struct {
 	ref blockRef
 }
 
-// treeOp builds a new version of a file's block tree.
-type treeOp struct {
+// treeEdit builds a new version of a file's block tree, recording in its
+// commit record the index nodes it writes and the blocks only the old tree
+// referenced.
+type treeEdit struct {
 	c       *core
 	ctx     context.Context
+	rec     *tx
 	limit   uint64 // blocks at or past limit are dropped
-	written []blockRef
-	freed   []blockRef
 	virtual map[blockRef][]idxEntry
 }
 
 // treeUpdate applies ups (sorted by index, all below nblocks) to n's tree and
 // drops every block at or past nblocks. It returns the new root and height,
-// the blocks it wrote (index nodes) and the blocks only the old tree
-// referenced (replaced data blocks and index nodes).
-func (c *core) treeUpdate(ctx context.Context, n *inode, ups []blockUpdate, nblocks uint64) (root blockRef, height uint8, written, freed []blockRef, err error) {
-	t := &treeOp{c: c, ctx: ctx, limit: nblocks}
+// and records in rec the blocks it wrote (index nodes) and the blocks only
+// the old tree referenced (replaced data blocks and index nodes).
+func (c *core) treeUpdate(ctx context.Context, rec *tx, n *inode, ups []blockUpdate, nblocks uint64) (root blockRef, height uint8, err error) {
+	t := &treeEdit{c: c, ctx: ctx, rec: rec, limit: nblocks}
 	root, cur := n.root, n.height
 	want := c.heightFor(nblocks)
 	// Growing: the old tree becomes the first child of new index levels.
@@ -412,14 +413,14 @@ func (c *core) treeUpdate(ctx context.Context, n *inode, ups []blockUpdate, nblo
 		}
 		ents, err := t.entries(root)
 		if err != nil {
-			return blockRef{}, 0, nil, nil, err
+			return blockRef{}, 0, err
 		}
 		next := blockRef{}
 		for _, x := range ents {
 			if x.i == 0 {
 				next = x.ref
 			} else if err := t.drop(x.ref, int(cur)-1); err != nil {
-				return blockRef{}, 0, nil, nil, err
+				return blockRef{}, 0, err
 			}
 		}
 		t.free(root)
@@ -427,32 +428,32 @@ func (c *core) treeUpdate(ctx context.Context, n *inode, ups []blockUpdate, nblo
 	}
 	root, err = t.rebuild(int(cur), root, 0, ups)
 	if err != nil {
-		return blockRef{}, 0, nil, nil, err
+		return blockRef{}, 0, err
 	}
-	return root, cur, t.written, t.freed, nil
+	return root, cur, nil
 }
 
-func (t *treeOp) entries(ref blockRef) ([]idxEntry, error) {
+func (t *treeEdit) entries(ref blockRef) ([]idxEntry, error) {
 	if v, ok := t.virtual[ref]; ok {
 		return v, nil
 	}
 	return t.c.readIndex(t.ctx, ref)
 }
 
-func (t *treeOp) isVirtual(ref blockRef) bool {
+func (t *treeEdit) isVirtual(ref blockRef) bool {
 	_, ok := t.virtual[ref]
 	return ok
 }
 
-func (t *treeOp) free(ref blockRef) {
+func (t *treeEdit) free(ref blockRef) {
 	if _, ok := t.virtual[ref]; ok || ref.isZero() {
 		return
 	}
-	t.freed = append(t.freed, ref)
+	t.rec.free(ref)
 }
 
 // drop frees a whole subtree.
-func (t *treeOp) drop(ref blockRef, level int) error {
+func (t *treeEdit) drop(ref blockRef, level int) error {
 	if ref.isZero() {
 		return nil
 	}
@@ -473,7 +474,7 @@ func (t *treeOp) drop(ref blockRef, level int) error {
 
 // rebuild returns the new ref of the subtree at level (0: a data block)
 // covering blocks from base, applying ups and the limit.
-func (t *treeOp) rebuild(level int, old blockRef, base uint64, ups []blockUpdate) (blockRef, error) {
+func (t *treeEdit) rebuild(level int, old blockRef, base uint64, ups []blockUpdate) (blockRef, error) {
 	if level == 0 {
 		if base >= t.limit {
 			t.free(old)
@@ -557,7 +558,7 @@ func (t *treeOp) rebuild(level int, old blockRef, base uint64, ups []blockUpdate
 		return blockRef{}, err
 	}
 	t.c.cache.addAny(ref, out, len(out)*20)
-	t.written = append(t.written, ref)
+	t.rec.wrote(ref)
 	return ref, nil
 }
 

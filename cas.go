@@ -24,18 +24,6 @@ var errNoChange = errors.New("voldfs: no change")
 // be freed.
 var errOutcomeUnknown = errors.New("outcome unknown")
 
-// tx collects the blocks one commit attempt wrote and the blocks the new
-// version no longer references.
-type tx struct {
-	written []blockRef // freed if this attempt's CAS loses
-	freed   []blockRef // freed once this attempt's CAS wins
-}
-
-func (t *tx) add(written, freed []blockRef) {
-	t.written = append(t.written, written...)
-	t.freed = append(t.freed, freed...)
-}
-
 // update applies fn to inode ino until a CAS publishes the result. It starts
 // from the cached copy whatever its age (a stale copy only costs a retry: the
 // CAS checks the version). A missing inode is ENOENT. An error from fn ends the

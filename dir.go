@@ -144,25 +144,26 @@ func dirPrefix(c uint64, off uint8) uint64 {
 // with replace false it returns the existing entry, found true and root
 // unchanged (nothing written); with replace true the entry is replaced and
 // the old one returned (replacing an entry by an identical one writes
-// nothing). written lists the blocks it wrote: the caller frees them if its
-// inode CAS loses, and also if err is not nil. freed lists the blocks of the
-// old tree the new one no longer references: the caller frees them once its
-// CAS wins. A name whose cookie another name holds is errCookieCollision.
+// nothing). It records in rec the blocks it wrote and the blocks of the old
+// tree the new one no longer references, for the commit loop to free (the
+// written ones if the CAS loses or err is not nil, the others once it wins);
+// after an error the caller returns it, publishing nothing. A name whose
+// cookie another name holds is errCookieCollision.
 //
 // Once the trie is in blocks the change is buffered in the root and writes
 // nothing, unless the buffer is full: then every pending change is merged
 // into the trie.
-func dirInsert(ctx context.Context, ns nodeStore, root []byte, e dirEntry, replace bool) (newRoot []byte, old dirEntry, found bool, written, freed []blockRef, err error) {
+func dirInsert(ctx context.Context, rec *tx, ns nodeStore, root []byte, e dirEntry, replace bool) (newRoot []byte, old dirEntry, found bool, err error) {
 	if err := dirCheckEntry(e); err != nil {
-		return nil, dirEntry{}, false, nil, nil, err
+		return nil, dirEntry{}, false, err
 	}
 	r, err := decodeDirRoot(root)
 	if err != nil {
-		return nil, dirEntry{}, false, nil, nil, err
+		return nil, dirEntry{}, false, err
 	}
-	t, err := newDirTx(ctx, ns)
+	t, err := newDirEdit(ctx, rec, ns)
 	if err != nil {
-		return nil, dirEntry{}, false, nil, nil, err
+		return nil, dirEntry{}, false, err
 	}
 	c := nameCookie(e.name)
 	if r.count != 0 && !r.inlineLeaf() {
@@ -174,14 +175,14 @@ func dirInsert(ctx context.Context, ns nodeStore, root []byte, e dirEntry, repla
 	} else {
 		top, err := t.top(r, c)
 		if err != nil {
-			return nil, dirEntry{}, false, nil, nil, err
+			return nil, dirEntry{}, false, err
 		}
 		n, old, found, err = t.insert(top, e, c, replace)
 		if err != nil {
-			return nil, dirEntry{}, false, t.written, nil, err
+			return nil, dirEntry{}, false, err
 		}
 		if n == nil {
-			return root, old, found, nil, nil, nil
+			return root, old, found, nil
 		}
 	}
 	count := r.count
@@ -189,25 +190,25 @@ func dirInsert(ctx context.Context, ns nodeStore, root []byte, e dirEntry, repla
 		count++
 	}
 	if newRoot, err = t.finish(n, count); err != nil {
-		return nil, dirEntry{}, false, t.written, nil, err
+		return nil, dirEntry{}, false, err
 	}
-	return newRoot, old, found, t.written, t.freed, nil
+	return newRoot, old, found, nil
 }
 
 // dirRemove removes name from the directory with root root. If there is no
-// such entry, found is false and nothing changes. written and freed are as
-// for dirInsert.
-func dirRemove(ctx context.Context, ns nodeStore, root []byte, name string) (newRoot []byte, old dirEntry, found bool, written, freed []blockRef, err error) {
+// such entry, found is false and nothing changes. It records into rec as
+// dirInsert does.
+func dirRemove(ctx context.Context, rec *tx, ns nodeStore, root []byte, name string) (newRoot []byte, old dirEntry, found bool, err error) {
 	r, err := decodeDirRoot(root)
 	if err != nil {
-		return nil, dirEntry{}, false, nil, nil, err
+		return nil, dirEntry{}, false, err
 	}
 	if r.count == 0 || !dirValidName([]byte(name)) {
-		return root, dirEntry{}, false, nil, nil, nil
+		return root, dirEntry{}, false, nil
 	}
-	t, err := newDirTx(ctx, ns)
+	t, err := newDirEdit(ctx, rec, ns)
 	if err != nil {
-		return nil, dirEntry{}, false, nil, nil, err
+		return nil, dirEntry{}, false, err
 	}
 	c := nameCookie(name)
 	if !r.inlineLeaf() {
@@ -215,19 +216,19 @@ func dirRemove(ctx context.Context, ns nodeStore, root []byte, name string) (new
 	}
 	top, err := t.top(r, c)
 	if err != nil {
-		return nil, dirEntry{}, false, nil, nil, err
+		return nil, dirEntry{}, false, err
 	}
 	n, old, found, err := t.remove(top, name, c)
 	if err != nil {
-		return nil, dirEntry{}, false, t.written, nil, err
+		return nil, dirEntry{}, false, err
 	}
 	if n == nil {
-		return root, dirEntry{}, false, nil, nil, nil
+		return root, dirEntry{}, false, nil
 	}
 	if newRoot, err = t.finish(n, r.count-1); err != nil {
-		return nil, dirEntry{}, false, t.written, nil, err
+		return nil, dirEntry{}, false, err
 	}
-	return newRoot, old, true, t.written, t.freed, nil
+	return newRoot, old, true, nil
 }
 
 // dirIsEmpty reports whether the directory with root root has no entries.

@@ -9,14 +9,14 @@ import (
 
 // bufInsert is dirInsert on a root whose trie is in blocks: it buffers the
 // change (root is r encoded).
-func (t *dirTx) bufInsert(r dirRoot, root []byte, e dirEntry, c uint64, replace bool) (newRoot []byte, old dirEntry, found bool, written, freed []blockRef, err error) {
+func (t *dirEdit) bufInsert(r dirRoot, root []byte, e dirEntry, c uint64, replace bool) (newRoot []byte, old dirEntry, found bool, err error) {
 	i, ok := r.opIndex(c)
 	var shadow bool
 	if ok {
 		o := r.ops[i]
 		if o.e.name != e.name {
 			if !o.tomb() {
-				return nil, dirEntry{}, false, nil, nil, fmt.Errorf("%w: %q and %q", errCookieCollision, e.name, o.e.name)
+				return nil, dirEntry{}, false, fmt.Errorf("%w: %q and %q", errCookieCollision, e.name, o.e.name)
 			}
 			// The cookie belongs to a removed name still in the trie:
 			// merge the removal, then insert into the merged tree.
@@ -25,22 +25,22 @@ func (t *dirTx) bufInsert(r dirRoot, root []byte, e dirEntry, c uint64, replace 
 		if !o.tomb() {
 			old, found = o.e, true
 			if !replace || old == e {
-				return root, old, true, nil, nil, nil
+				return root, old, true, nil
 			}
 		}
 		shadow = o.shadow
 	} else {
 		te, tfound, err := t.find(r, c)
 		if err != nil {
-			return nil, dirEntry{}, false, nil, nil, err
+			return nil, dirEntry{}, false, err
 		}
 		if tfound && te.name != e.name {
-			return nil, dirEntry{}, false, nil, nil, fmt.Errorf("%w: %q and %q", errCookieCollision, e.name, te.name)
+			return nil, dirEntry{}, false, fmt.Errorf("%w: %q and %q", errCookieCollision, e.name, te.name)
 		}
 		if tfound {
 			old, found = te, true
 			if !replace || old == e {
-				return root, old, true, nil, nil, nil
+				return root, old, true, nil
 			}
 		}
 		shadow = tfound
@@ -52,29 +52,28 @@ func (t *dirTx) bufInsert(r dirRoot, root []byte, e dirEntry, c uint64, replace 
 	ops := r.setOp(i, ok, dirOp{e: e, ck: c, shadow: shadow})
 	newRoot, err = t.commitBuf(r, count, ops, false)
 	if err != nil {
-		return nil, dirEntry{}, false, t.written, nil, err
+		return nil, dirEntry{}, false, err
 	}
-	return newRoot, old, found, t.written, t.freed, nil
+	return newRoot, old, found, nil
 }
 
 // insertAfterMerge merges r's buffer into its trie and inserts e into the
 // result.
-func (t *dirTx) insertAfterMerge(r dirRoot, e dirEntry, replace bool) (newRoot []byte, old dirEntry, found bool, written, freed []blockRef, err error) {
+func (t *dirEdit) insertAfterMerge(r dirRoot, e dirEntry, replace bool) (newRoot []byte, old dirEntry, found bool, err error) {
 	merged, err := t.merge(r, r.count, r.ops)
 	if err != nil {
-		return nil, dirEntry{}, false, t.written, nil, err
+		return nil, dirEntry{}, false, err
 	}
-	newRoot, old, found, w, f, err := dirInsert(t.ctx, t.ns, merged, e, replace)
-	written = append(t.written, w...)
+	newRoot, old, found, err = dirInsert(t.ctx, t.rec, t.ns, merged, e, replace)
 	if err != nil {
-		return nil, dirEntry{}, false, written, nil, err
+		return nil, dirEntry{}, false, err
 	}
 	if found && !replace {
 		// Unchanged after all (the merge cannot reveal the name, but keep
 		// the contract: found with replace false changes nothing).
-		return nil, dirEntry{}, false, written, nil, corruptf("dir root: merged trie holds %q after its tombstone", e.name)
+		return nil, dirEntry{}, false, corruptf("dir root: merged trie holds %q after its tombstone", e.name)
 	}
-	return newRoot, old, found, written, append(t.freed, f...), nil
+	return newRoot, old, found, nil
 }
 
 // setOp returns a copy of r's buffer with op o at index i (replacing the op
@@ -90,7 +89,7 @@ func (r *dirRoot) setOp(i int, present bool, o dirOp) []dirOp {
 
 // commitBuf encodes r with count and buffer ops, merging the buffer into
 // the trie if it does not fit inline or merge is set.
-func (t *dirTx) commitBuf(r dirRoot, count uint64, ops []dirOp, merge bool) ([]byte, error) {
+func (t *dirEdit) commitBuf(r dirRoot, count uint64, ops []dirOp, merge bool) ([]byte, error) {
 	if !merge || len(ops) == 0 {
 		if b := encodeDirRootRaw(count, ops, r.inner); len(b) <= dirInlineMax || len(ops) == 0 {
 			return b, nil
@@ -100,7 +99,7 @@ func (t *dirTx) commitBuf(r dirRoot, count uint64, ops []dirOp, merge bool) ([]b
 }
 
 // bufRemove is dirRemove on a root whose trie is in blocks.
-func (t *dirTx) bufRemove(r dirRoot, root []byte, name string, c uint64) (newRoot []byte, old dirEntry, found bool, written, freed []blockRef, err error) {
+func (t *dirEdit) bufRemove(r dirRoot, root []byte, name string, c uint64) (newRoot []byte, old dirEntry, found bool, err error) {
 	i, ok := r.opIndex(c)
 	var ops []dirOp
 	if ok {
@@ -108,7 +107,7 @@ func (t *dirTx) bufRemove(r dirRoot, root []byte, name string, c uint64) (newRoo
 		if o.e.name != name || o.tomb() {
 			// Another name's op holds the cookie, so the trie cannot hold
 			// name; or name is removed already.
-			return root, dirEntry{}, false, nil, nil, nil
+			return root, dirEntry{}, false, nil
 		}
 		old = o.e
 		if o.shadow {
@@ -119,10 +118,10 @@ func (t *dirTx) bufRemove(r dirRoot, root []byte, name string, c uint64) (newRoo
 	} else {
 		te, tfound, err := t.find(r, c)
 		if err != nil {
-			return nil, dirEntry{}, false, nil, nil, err
+			return nil, dirEntry{}, false, err
 		}
 		if !tfound || te.name != name {
-			return root, dirEntry{}, false, nil, nil, nil
+			return root, dirEntry{}, false, nil
 		}
 		old = te
 		ops = r.setOp(i, false, dirOp{e: dirEntry{name: name}, ck: c, shadow: true})
@@ -133,9 +132,9 @@ func (t *dirTx) bufRemove(r dirRoot, root []byte, name string, c uint64) (newRoo
 		// the whole trie is garbage.
 		err := dirRefs(t.ctx, t.ns, root, func(ref blockRef) error { t.free(ref); return nil })
 		if err != nil {
-			return nil, dirEntry{}, false, nil, nil, err
+			return nil, dirEntry{}, false, err
 		}
-		return nil, old, true, nil, t.freed, nil
+		return nil, old, true, nil
 	}
 	// Merge early once the buffer hides as many entries as the directory
 	// holds (the trie then shrinks by half or more), or the directory is
@@ -149,14 +148,14 @@ func (t *dirTx) bufRemove(r dirRoot, root []byte, name string, c uint64) (newRoo
 	}
 	newRoot, err = t.commitBuf(r, count, ops, uint64(tombs) >= count || count <= dirMergeBelow)
 	if err != nil {
-		return nil, dirEntry{}, false, t.written, nil, err
+		return nil, dirEntry{}, false, err
 	}
-	return newRoot, old, true, t.written, t.freed, nil
+	return newRoot, old, true, nil
 }
 
 // find returns the trie's entry with cookie c, if any, for a root whose
 // trie is in blocks (or an inline branch).
-func (t *dirTx) find(r dirRoot, c uint64) (dirEntry, bool, error) {
+func (t *dirEdit) find(r dirRoot, c uint64) (dirEntry, bool, error) {
 	n, err := t.top(r, c)
 	if err != nil {
 		return dirEntry{}, false, err
@@ -179,7 +178,7 @@ func (t *dirTx) find(r dirRoot, c uint64) (dirEntry, bool, error) {
 
 // merge applies buffer ops to r's trie and returns the root of the result,
 // with count entries and an empty buffer.
-func (t *dirTx) merge(r dirRoot, count uint64, ops []dirOp) ([]byte, error) {
+func (t *dirEdit) merge(r dirRoot, count uint64, ops []dirOp) ([]byte, error) {
 	top, err := t.top(r, 0)
 	if err != nil {
 		return nil, err
@@ -205,7 +204,7 @@ func (t *dirTx) merge(r dirRoot, count uint64, ops []dirOp) ([]byte, error) {
 // lie under n. The result may be an empty leaf or an oversized one (write
 // splits it). Blocks under n that the result no longer references are
 // freed; n itself is the caller's to account for.
-func (t *dirTx) mergeNode(n *dirNode, lo uint64, ops []dirOp) (*dirNode, error) {
+func (t *dirEdit) mergeNode(n *dirNode, lo uint64, ops []dirOp) (*dirNode, error) {
 	if n.leaf {
 		return mergeLeaf(n, ops)
 	}
@@ -374,19 +373,16 @@ func mergeLeaf(n *dirNode, ops []dirOp) (*dirNode, error) {
 	return out, nil
 }
 
-// dirFlush merges the directory's write buffer into its trie. written and
-// freed are as for dirInsert. A root with no buffer is returned as it is.
-func dirFlush(ctx context.Context, ns nodeStore, root []byte) (newRoot []byte, written, freed []blockRef, err error) {
+// dirFlush merges the directory's write buffer into its trie, recording into
+// rec as dirInsert does. A root with no buffer is returned as it is.
+func dirFlush(ctx context.Context, rec *tx, ns nodeStore, root []byte) ([]byte, error) {
 	r, err := decodeDirRoot(root)
 	if err != nil || len(r.ops) == 0 {
-		return root, nil, nil, err
+		return root, err
 	}
-	t, err := newDirTx(ctx, ns)
+	t, err := newDirEdit(ctx, rec, ns)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	if newRoot, err = t.merge(r, r.count, r.ops); err != nil {
-		return nil, t.written, nil, err
-	}
-	return newRoot, t.written, t.freed, nil
+	return t.merge(r, r.count, r.ops)
 }

@@ -4,40 +4,28 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"syscall"
 )
 
-// dirTx is one directory update: it records the blocks it writes and the
-// blocks of the old tree it makes unreachable.
-type dirTx struct {
+// dirEdit builds a new version of one directory's tree, copy-on-write. It
+// records every block it writes, and every block of the old tree it makes
+// unreachable, in the commit record rec.
+type dirEdit struct {
 	ctx     context.Context
+	rec     *tx
 	ns      nodeStore
 	leafMax int
-
-	mu      sync.Mutex // guards written and freed: a merge works in parallel
-	written []blockRef
-	freed   []blockRef
 }
 
-func (t *dirTx) wrote(ref blockRef) {
-	t.mu.Lock()
-	t.written = append(t.written, ref)
-	t.mu.Unlock()
-}
+func (t *dirEdit) wrote(ref blockRef) { t.rec.wrote(ref) }
+func (t *dirEdit) free(ref blockRef)  { t.rec.free(ref) }
 
-func (t *dirTx) free(ref blockRef) {
-	t.mu.Lock()
-	t.freed = append(t.freed, ref)
-	t.mu.Unlock()
-}
-
-func newDirTx(ctx context.Context, ns nodeStore) (*dirTx, error) {
+func newDirEdit(ctx context.Context, rec *tx, ns nodeStore) (*dirEdit, error) {
 	m := ns.maxNode()
 	if m < dirMinNode {
 		return nil, fmt.Errorf("voldfs: node size limit %d is below the directory minimum %d: %w", m, dirMinNode, syscall.EINVAL)
 	}
-	return &dirTx{ctx: ctx, ns: ns, leafMax: min(m, dirLeafMax)}, nil
+	return &dirEdit{ctx: ctx, rec: rec, ns: ns, leafMax: min(m, dirLeafMax)}, nil
 }
 
 // dirBranchWidth returns the width of a new branch at bit offset off: 8
@@ -53,7 +41,7 @@ func dirBranchWidth(maxNode int, off uint8) uint8 {
 
 // load reads and decodes the node at ref, which the trie places at bit
 // offset off on the path of cookie c.
-func (t *dirTx) load(ref blockRef, off uint8, c uint64) (*dirNode, error) {
+func (t *dirEdit) load(ref blockRef, off uint8, c uint64) (*dirNode, error) {
 	return dirLoad(t.ctx, t.ns, ref, off, c)
 }
 
@@ -76,7 +64,7 @@ func dirLoad(ctx context.Context, ns nodeStore, ref blockRef, off uint8, c uint6
 }
 
 // write writes n as a block, splitting it first if it is an oversized leaf.
-func (t *dirTx) write(n *dirNode) (dirKid, error) {
+func (t *dirEdit) write(n *dirNode) (dirKid, error) {
 	n, err := t.fit(n)
 	if err != nil {
 		return dirKid{}, err
@@ -91,7 +79,7 @@ func (t *dirTx) write(n *dirNode) (dirKid, error) {
 
 // fit returns n, or a branch holding n's entries if n is a leaf too large
 // for a block. The branch's children are written; the branch is not.
-func (t *dirTx) fit(n *dirNode) (*dirNode, error) {
+func (t *dirEdit) fit(n *dirNode) (*dirNode, error) {
 	if !n.leaf || n.leafBlockSize() <= t.leafMax {
 		return n, nil
 	}
@@ -121,7 +109,7 @@ func (t *dirTx) fit(n *dirNode) (*dirNode, error) {
 }
 
 // top returns the decoded top node of a non-empty root.
-func (t *dirTx) top(root dirRoot, c uint64) (*dirNode, error) {
+func (t *dirEdit) top(root dirRoot, c uint64) (*dirNode, error) {
 	if root.top != nil {
 		return parseDirRootTop(root)
 	}
@@ -129,7 +117,7 @@ func (t *dirTx) top(root dirRoot, c uint64) (*dirNode, error) {
 }
 
 // finish encodes the root of the updated tree whose top node is n.
-func (t *dirTx) finish(n *dirNode, count uint64) ([]byte, error) {
+func (t *dirEdit) finish(n *dirNode, count uint64) ([]byte, error) {
 	if count == 0 {
 		return nil, nil
 	}
@@ -164,7 +152,7 @@ func (n *dirNode) withKid(i int, present bool, k *dirKid) *dirNode {
 }
 
 // insert returns n with e added or replaced, or nil if n is unchanged.
-func (t *dirTx) insert(n *dirNode, e dirEntry, c uint64, replace bool) (*dirNode, dirEntry, bool, error) {
+func (t *dirEdit) insert(n *dirNode, e dirEntry, c uint64, replace bool) (*dirNode, dirEntry, bool, error) {
 	if n.leaf {
 		i, ok := slices.BinarySearch(n.cks, c)
 		if ok {
@@ -212,7 +200,7 @@ func (t *dirTx) insert(n *dirNode, e dirEntry, c uint64, replace bool) (*dirNode
 
 // remove returns n without the entry name (cookie c), or nil if n holds no
 // such entry. The result may be an empty leaf.
-func (t *dirTx) remove(n *dirNode, name string, c uint64) (*dirNode, dirEntry, bool, error) {
+func (t *dirEdit) remove(n *dirNode, name string, c uint64) (*dirNode, dirEntry, bool, error) {
 	if n.leaf {
 		i, ok := slices.BinarySearch(n.cks, c)
 		if !ok || n.ents[i].name != name {
@@ -272,7 +260,7 @@ func (t *dirTx) remove(n *dirNode, name string, c uint64) (*dirNode, dirEntry, b
 
 // gatherRef appends to leaf every entry under the node at ref (at bit
 // offset off, lowest cookie lo) and frees the node and its descendants.
-func (t *dirTx) gatherRef(leaf *dirNode, ref blockRef, off uint8, lo uint64) error {
+func (t *dirEdit) gatherRef(leaf *dirNode, ref blockRef, off uint8, lo uint64) error {
 	t.free(ref)
 	n, err := t.load(ref, off, lo)
 	if err != nil {
@@ -283,7 +271,7 @@ func (t *dirTx) gatherRef(leaf *dirNode, ref blockRef, off uint8, lo uint64) err
 
 // gather appends to leaf every entry under n (lowest cookie lo) and frees
 // n's descendants. The caller accounts for n itself.
-func (t *dirTx) gather(leaf *dirNode, n *dirNode, lo uint64) error {
+func (t *dirEdit) gather(leaf *dirNode, n *dirNode, lo uint64) error {
 	if n.leaf {
 		leaf.ents = append(leaf.ents, n.ents...)
 		leaf.cks = append(leaf.cks, n.cks...)

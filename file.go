@@ -689,11 +689,10 @@ func (c *core) applyDirty(ctx context.Context, t *tx, n *inode, dirty map[uint64
 		return err
 	}
 	bs := uint64(c.blockSize)
-	root, h, w, fr, err := c.treeUpdate(ctx, n, ups, (size+bs-1)/bs)
+	root, h, err := c.treeUpdate(ctx, t, n, ups, (size+bs-1)/bs)
 	if err != nil {
 		return err
 	}
-	t.add(w, fr)
 	n.root, n.height, n.inline = root, h, nil
 	return nil
 }

@@ -78,11 +78,10 @@ func (c *core) addEntry(ctx context.Context, dir uint64, name string, child *ino
 			return err
 		}
 		e := dirEntry{name: name, ino: child.ino, typ: child.dirType()}
-		root, old, found, w, fr, err := dirInsert(ctx, dirNodes{c}, d.inline, e, false)
+		root, old, found, err := dirInsert(ctx, t, dirNodes{c}, d.inline, e, false)
 		if err != nil {
 			return err
 		}
-		t.add(w, fr)
 		if found {
 			live, err := c.liveEntry(ctx, old)
 			if err != nil {
@@ -91,10 +90,9 @@ func (c *core) addEntry(ctx context.Context, dir uint64, name string, child *ino
 			if live {
 				return syscall.EEXIST
 			}
-			if root, _, _, w, fr, err = dirInsert(ctx, dirNodes{c}, d.inline, e, true); err != nil {
+			if root, _, _, err = dirInsert(ctx, t, dirNodes{c}, d.inline, e, true); err != nil {
 				return err
 			}
-			t.add(w, fr)
 			if old.typ == typeDir && d.subdir > 0 {
 				d.subdir--
 			}
@@ -153,11 +151,10 @@ func (c *core) removeEntry(ctx context.Context, dir uint64, name string, want ui
 				return err
 			}
 		}
-		root, old, _, w, fr, err := dirRemove(ctx, dirNodes{c}, d.inline, name)
+		root, old, _, err := dirRemove(ctx, t, dirNodes{c}, d.inline, name)
 		if err != nil {
 			return err
 		}
-		t.add(w, fr)
 		d.inline = root
 		d.size = dirCount(root)
 		if old.typ == typeDir && d.subdir > 0 {
@@ -415,7 +412,7 @@ func (c *core) resize(ctx context.Context, t *tx, n *inode, size uint64) error {
 			if err != nil {
 				return err
 			}
-			t.written = append(t.written, ref)
+			t.wrote(ref)
 			n.root = ref
 		}
 		n.inline = nil
@@ -438,16 +435,15 @@ func (c *core) resize(ctx context.Context, t *tx, n *inode, size uint64) error {
 				if err != nil {
 					return err
 				}
-				t.written = append(t.written, nr)
+				t.wrote(nr)
 				ups = append(ups, blockUpdate{idx, nr})
 			}
 		}
 	}
-	root, h, w, fr, err := c.treeUpdate(ctx, n, ups, nb)
+	root, h, err := c.treeUpdate(ctx, t, n, ups, nb)
 	if err != nil {
 		return err
 	}
-	t.add(w, fr)
 	n.root, n.height, n.size = root, h, size
 	return nil
 }

@@ -158,17 +158,15 @@ func (c *core) renameInDir(ctx context.Context, dir uint64, oname, nname string,
 		} else if found != (te.ino != 0) || found && e.ino != te.ino {
 			return errRenameRace
 		}
-		root, _, _, w, fr, err := dirRemove(ctx, ns, d.inline, oname)
+		root, _, _, err := dirRemove(ctx, t, ns, d.inline, oname)
 		if err != nil {
 			return err
 		}
-		t.add(w, fr)
 		se.name = nname
-		root, old, found, w, fr, err := dirInsert(ctx, ns, root, se, true)
+		root, old, found, err := dirInsert(ctx, t, ns, root, se, true)
 		if err != nil {
 			return err
 		}
-		t.add(w, fr)
 		if found && old.typ == typeDir && d.subdir > 0 {
 			d.subdir--
 		}
@@ -404,11 +402,10 @@ func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bo
 		if found != (in.target != 0) || found && e.ino != in.target {
 			return errRenameRace
 		}
-		root, old, found, w, fr, err := dirInsert(ctx, ns, d.inline, dirEntry{in.nname, in.ino, in.typ}, true)
+		root, old, found, err := dirInsert(ctx, t, ns, d.inline, dirEntry{in.nname, in.ino, in.typ}, true)
 		if err != nil {
 			return err
 		}
-		t.add(w, fr)
 		if found && old.typ == typeDir && d.subdir > 0 {
 			d.subdir--
 		}
@@ -560,11 +557,10 @@ func (c *core) swapEntry(ctx context.Context, t *tx, root []byte, name string, w
 		return nil, errRenameRace
 	}
 	now.name = name
-	root, _, _, w, fr, err := dirInsert(ctx, ns, root, now, true)
+	root, _, _, err = dirInsert(ctx, t, ns, root, now, true)
 	if err != nil {
 		return nil, err
 	}
-	t.add(w, fr)
 	return root, nil
 }
 
@@ -631,11 +627,10 @@ func (c *core) applyExchange(ctx context.Context, in *intent, recovering bool) e
 				return errRenameRace
 			}
 			put.name = name
-			root, _, _, w, fr, err := dirInsert(ctx, dirNodes{c}, d.inline, put, true)
+			root, _, _, err := dirInsert(ctx, t, dirNodes{c}, d.inline, put, true)
 			if err != nil {
 				return err
 			}
-			t.add(w, fr)
 			d.inline = root
 			d.subdir = uint32(int(d.subdir) + isDir(put.typ) - isDir(was.typ))
 			d.mtime, d.ctime = now(), now()
