@@ -40,10 +40,12 @@ func newBlockRef() blockRef {
 	return r
 }
 
-// nodeStore reads and writes immutable tree nodes (directory trie nodes and
-// file index nodes). getNode returns the payload of a block written by putNode;
-// the returned slice is shared and must not be modified. putNode writes a new
-// block and returns its ref. maxNode is the largest payload putNode accepts.
+// nodeStore reads and writes the immutable nodes of directory tries. A node
+// is a record (codec.go) the directory code frames and checks itself, so it
+// is stored as it is. getNode returns the record of a block written by
+// putNode; the returned slice is shared and must not be modified. putNode
+// writes a new block and returns its ref. maxNode is the largest record
+// putNode accepts.
 type nodeStore interface {
 	getNode(ctx context.Context, ref blockRef) ([]byte, error)
 	putNode(ctx context.Context, payload []byte) (blockRef, error)
@@ -55,6 +57,11 @@ func (c *core) blockKey(ref blockRef) string { return c.prefix + "b/" + ref.Stri
 // putBlock writes payload as a new block of the given record kind.
 func (c *core) putBlock(ctx context.Context, kind byte, payload []byte) (blockRef, error) {
 	return c.putRecord(ctx, kind, payload, seal(kind, payload))
+}
+
+// putSealed writes a block that already is a record of the given kind.
+func (c *core) putSealed(ctx context.Context, kind byte, record []byte) (blockRef, error) {
+	return c.putRecord(ctx, kind, record, record)
 }
 
 // putFramed writes a data block whose payload sits at frame[2:] with room
@@ -79,7 +86,8 @@ func (c *core) putRecord(ctx context.Context, kind byte, payload, record []byte)
 // reader decides whether that means its inode changed (retry) or corruption.
 var errBlockMissing = errors.New("voldfs: block missing")
 
-// getBlock returns the payload of a block, from the cache when possible.
+// getBlock returns the payload of a block (see openBlock), from the cache
+// when possible.
 // Concurrent misses of one block share one store read.
 func (c *core) getBlock(ctx context.Context, kind byte, ref blockRef) ([]byte, error) {
 	if p, ok := c.cache.get(ref); ok {
@@ -106,12 +114,24 @@ func (c *core) getBlockNoCache(ctx context.Context, kind byte, ref blockRef) ([]
 		if err != nil {
 			return nil, fmt.Errorf("get block %s: %w", key, err)
 		}
-		return unseal(kind, key, b)
+		return openBlock(kind, key, b)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return v.([]byte), nil
+}
+
+// openBlock checks a stored block of the given kind and returns what
+// getBlock hands out: the payload, or for a directory node (which the
+// directory code frames and checks itself) the record. A directory node
+// written by an earlier version of voldfs carries a second frame around the
+// record: it is checked and removed here, so such stores keep opening.
+func openBlock(kind byte, key string, b []byte) ([]byte, error) {
+	if kind != recDirNode || len(b) > 2 && b[2] == recDirNode {
+		return unseal(kind, key, b)
+	}
+	return b, nil
 }
 
 // fetchBlocks returns the payloads of the data blocks refs (zero refs are
@@ -206,8 +226,8 @@ type dirNodes struct{ c *core }
 func (d dirNodes) getNode(ctx context.Context, ref blockRef) ([]byte, error) {
 	return d.c.getBlock(ctx, recDirNode, ref)
 }
-func (d dirNodes) putNode(ctx context.Context, p []byte) (blockRef, error) {
-	return d.c.putBlock(ctx, recDirNode, p)
+func (d dirNodes) putNode(ctx context.Context, record []byte) (blockRef, error) {
+	return d.c.putSealed(ctx, recDirNode, record)
 }
 func (d dirNodes) maxNode() int { return d.c.blockSize }
 

@@ -3,19 +3,21 @@ package voldfs
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"math/bits"
 	"slices"
 	"syscall"
 )
 
-// Node format. Every node, in a block or inline in the inode, is framed as
+// Node format. Every node, in a block or inline in the inode, is a record
+// (codec.go) of kind 'N' whose payload is a node type and a body:
 //
 //	'N' | format version (1) | node type | body | crc32c(everything before) (4 bytes, big-endian)
 //
-// (the framing of the store's other records, with kind 'N'), so a truncated
-// node, a flipped bit, a node of another kind or an unknown version is
-// caught before the body is parsed. Bodies:
+// so a truncated node, a flipped bit, a node of another kind or an unknown
+// version is caught before the body is parsed. The directory code frames
+// and checks its nodes itself (a lookup walks the raw bytes of cached
+// nodes), so the block layer stores them as they are, with no frame of its
+// own. Bodies:
 //
 //	leaf:   off (1) | count (uvarint, >= 1) | count × entry
 //	        entry = name length (1) | name | ino (uvarint) | type (1)
@@ -42,9 +44,6 @@ import (
 //	        the name (always set for a tombstone). So count = trie
 //	        entries + inserts without bit 7 - tombstones.
 const (
-	dirRecKind       byte = 'N'
-	dirFormatVersion byte = 1
-
 	dirTypeLeaf   byte = 1
 	dirTypeBranch byte = 2
 	dirTypeRoot   byte = 3
@@ -52,15 +51,13 @@ const (
 
 	dirOpShadow byte = 0x80 // op kind bit: the trie holds the op's name
 
-	dirFrameSize   = 2 + 1 + 4     // kind, version, node type, crc
+	dirFrameSize   = recOverhead + 1 // record frame and node type
 	dirMinEntry    = 1 + 1 + 1 + 1 // name length, 1-byte name, ino, type
 	dirMinOp       = 1 + 1 + 1     // name length, 1-byte name, kind (tombstone)
 	dirMaxBranchHd = 2 + 32        // off, width, bitmap of a 256-way branch
 	dirMaxKid      = 16 + 10       // ref and subtree size
 	dirMaxWidth    = 8
 )
-
-var dirCRC = crc32.MakeTable(crc32.Castagnoli)
 
 // dirNode is a decoded trie node. Decoded nodes are never modified: updates
 // build new nodes that may share the old ones' slices.
@@ -117,14 +114,14 @@ func (n *dirNode) kid(s int) (int, bool) {
 	return slices.BinarySearchFunc(n.kids, s, func(k dirKid, s int) int { return int(k.slot) - s })
 }
 
+// dirFrameStart starts a node record of type typ with room for a body of
+// about sizeHint bytes; dirFrameEnd seals it.
 func dirFrameStart(typ byte, sizeHint int) []byte {
-	b := make([]byte, 0, sizeHint+dirFrameSize)
-	return append(b, dirRecKind, dirFormatVersion, typ)
+	b := make([]byte, 2, sizeHint+dirFrameSize)
+	return append(b, typ)
 }
 
-func dirFrameEnd(b []byte) []byte {
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, dirCRC))
-}
+func dirFrameEnd(b []byte) []byte { return sealInPlace(recDirNode, b) }
 
 // encodeDirNode encodes a leaf or branch as a block.
 func encodeDirNode(n *dirNode) []byte {
@@ -246,20 +243,14 @@ func encodeDirRootRaw(count uint64, ops []dirOp, inner []byte) []byte {
 
 // dirUnframe checks a node's frame and returns its type byte and body.
 func dirUnframe(b []byte) (byte, []byte, error) {
-	if len(b) < dirFrameSize {
+	p, err := unseal(recDirNode, "dir node", b)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(p) == 0 {
 		return 0, nil, corruptf("dir node of %d bytes is too short", len(b))
 	}
-	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
-	if crc32.Checksum(body, dirCRC) != sum {
-		return 0, nil, corruptf("dir node checksum mismatch")
-	}
-	if body[0] != dirRecKind {
-		return 0, nil, corruptf("record kind %q, want dir node %q", body[0], dirRecKind)
-	}
-	if body[1] != dirFormatVersion {
-		return 0, nil, corruptf("dir node format version %d unknown", body[1])
-	}
-	return body[2], body[3:], nil
+	return p[0], p[1:], nil
 }
 
 // decodeDirNode decodes a leaf or branch block. It accepts arbitrary bytes:
