@@ -52,10 +52,10 @@ const (
 	dirOpShadow byte = 0x80 // op kind bit: the trie holds the op's name
 
 	dirFrameSize   = recOverhead + 1 // record frame and node type
-	dirMinEntry    = 1 + 1 + 1 + 1 // name length, 1-byte name, ino, type
-	dirMinOp       = 1 + 1 + 1     // name length, 1-byte name, kind (tombstone)
-	dirMaxBranchHd = 2 + 32        // off, width, bitmap of a 256-way branch
-	dirMaxKid      = 16 + 10       // ref and subtree size
+	dirMinEntry    = 1 + 1 + 1 + 1   // name length, 1-byte name, ino, type
+	dirMinOp       = 1 + 1 + 1       // name length, 1-byte name, kind (tombstone)
+	dirMaxBranchHd = 2 + 32          // off, width, bitmap of a 256-way branch
+	dirMaxKid      = 16 + 10         // ref and subtree size
 	dirMaxWidth    = 8
 )
 
