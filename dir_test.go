@@ -84,9 +84,6 @@ func (s *memNodeStore) counts() (gets, puts int) {
 	return s.gets, s.puts
 }
 
-// dirFixture is a directory whose updates are committed the way the
-// filesystem does: free freed blocks after a won CAS, written blocks after a
-// lost one.
 // dirInsertRec, dirRemoveRec and dirFlushRec run one operation with a commit
 // record of its own and return what it recorded (freed only on success, as
 // the commit loop frees it).
@@ -116,6 +113,9 @@ func dirFlushRec(ctx context.Context, ns nodeStore, root []byte) (newRoot []byte
 	return newRoot, rec.written, rec.freed, nil
 }
 
+// dirFixture is a directory whose updates are committed the way the
+// filesystem does: free freed blocks after a won CAS, written blocks after a
+// lost one.
 type dirFixture struct {
 	t    testing.TB
 	ns   *memNodeStore

@@ -36,8 +36,8 @@
 // blocks (a hole is an absent entry, never a missing block). Directories are a
 // hash trie ordered by a 64-bit name hash, which is also the readdir cookie.
 //
-// Where DESIGN.md's whiteboard names a mechanism we chose a variant that
-// keeps its invariants:
+// Three mechanisms differ from the plain shape of such a design (and from
+// the VoldFS ancestor) while keeping its invariants:
 //
 //   - A directory's root, inline in its inode (up to 4 KiB), carries a small
 //     write buffer of pending inserts and removes (LSM-style), merged into the
@@ -47,7 +47,7 @@
 //     parent, the file's first commit). Lookups and listings read the buffer
 //     before the trie.
 //   - Blocks replaced by a commit are deleted in the background after its CAS
-//     wins (FS.Flush waits for them), and a complete new data block is
+//     wins (FS.WaitFrees waits for them), and a complete new data block is
 //     uploaded while the writer goes on (write-behind); the commit that makes
 //     it reachable is still one inode CAS.
 //   - Inode numbers are random 63-bit numbers made unique by the inode's

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-
-	"github.com/voldfs/voldfs/backend"
 )
 
 // inode is the one mutable record of a file, directory or symlink: its
@@ -227,14 +225,7 @@ func (c *core) inodeKey(ino uint64) string {
 	return c.prefix + "i/" + strconv.FormatUint(ino, 16)
 }
 
-// cachedInode is an inode as last read or written by this process.
-type cachedInode struct {
-	n   *inode
-	ver backend.Version
-	at  int64 // monotonic nanoseconds when it was known current
-}
-
-// errnoForType returns the error for using n where a directory is expected.
+// notDir returns the error for using n where a directory is expected.
 func notDir(n *inode) error {
 	if n.isDir() {
 		return nil

@@ -329,9 +329,16 @@ func (f *FS) Close() error {
 	return nil
 }
 
-// Flush waits until the blocks that operations so far have freed are
-// deleted from the store (they are deleted in the background).
-func (f *FS) Flush() { f.c.waitFrees() }
+// WaitFrees waits until the blocks that operations so far have freed are
+// deleted from the store: a commit deletes the blocks it replaced in the
+// background, after its CAS wins. It commits nothing (File.Sync does).
+func (f *FS) WaitFrees() { f.c.waitFrees() }
+
+// Flush is WaitFrees.
+//
+// Deprecated: Flush commits nothing, whatever its name suggests; use
+// WaitFrees.
+func (f *FS) Flush() { f.WaitFrees() }
 
 // WithContext returns a view of f whose operations, and those of files it
 // opens, are bounded by ctx.
