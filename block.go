@@ -83,8 +83,25 @@ func (c *core) putRecord(ctx context.Context, kind byte, payload, record []byte)
 }
 
 // errBlockMissing is returned by getBlock for a block the store lacks. The
-// reader decides whether that means its inode changed (retry) or corruption.
+// reader decides, by retryMissing, whether that means its inode changed
+// (retry) or corruption.
 var errBlockMissing = errors.New("voldfs: block missing")
+
+// missingRetries is how many times a reader that met a missing block
+// re-reads its inode and tries again before it reports the block missing.
+const missingRetries = 5
+
+// retryMissing is the one policy for a read that met a missing block. A
+// block goes missing under a reader when a newer version of its inode freed
+// it, so the reader re-reads the inode's latest version and tries again; a
+// read that shared an older in-flight fetch may still see the old version,
+// so it may take more than one try. retryMissing reports whether err is a
+// missing block and the reader, having retried retries times already, should
+// try again. Every reader that follows an inode's tree uses it: the commit
+// loop, path lookups, directory listings and file reads.
+func retryMissing(err error, retries int) bool {
+	return retries < missingRetries && errors.Is(err, errBlockMissing)
+}
 
 // getBlock returns the payload of a block (see openBlock), from the cache
 // when possible.

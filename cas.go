@@ -35,7 +35,7 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 	}
 	key := c.inodeKey(ino)
 	fresh := false // ci was read from the store during this update
-	missing := 0   // block-missing retries on an unchanged version
+	missing := 0   // block-missing retries on an unchanged version (retryMissing)
 	for attempt := 0; ; attempt++ {
 		n := ci.n.clone()
 		t := &tx{}
@@ -74,12 +74,10 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 					continue
 				}
 			}
-			if errors.Is(err, errBlockMissing) && missing < 5 {
+			if retryMissing(err, missing) {
 				// The copy fn started from was stale: a newer version freed
-				// blocks it references. Rebase on the latest version. A
-				// read that shared an older in-flight fetch may still see
-				// the same version: try again a few times before calling
-				// the block lost.
+				// blocks it references. Rebase on the latest version; only
+				// tries on an unchanged version count against the policy.
 				latest, gerr := c.getInode(ctx, ino, 0)
 				if gerr != nil {
 					return nil, gerr
