@@ -56,6 +56,23 @@ func checkParent(d *inode) error {
 	return nil
 }
 
+// setEntries installs root as directory d's tree after a change that
+// removed an entry of type gone and added one of type came (0: none; a
+// replaced entry is both): it keeps the entry count, the subdirectory count
+// and the times that every entry change updates.
+func (d *inode) setEntries(root []byte, gone, came uint8) {
+	d.inline = root
+	d.size = dirCount(root)
+	if gone == typeDir && d.subdir > 0 {
+		d.subdir--
+	}
+	if came == typeDir {
+		d.subdir++
+	}
+	ts := now()
+	d.mtime, d.ctime = ts, ts
+}
+
 // liveEntry reports whether e names an inode that exists and is not a
 // removed directory: an entry left dangling by a crashed client is not live
 // and may be replaced.
@@ -82,6 +99,7 @@ func (c *core) addEntry(ctx context.Context, dir uint64, name string, child *ino
 		if err != nil {
 			return err
 		}
+		var gone uint8
 		if found {
 			live, err := c.liveEntry(ctx, old)
 			if err != nil {
@@ -93,16 +111,9 @@ func (c *core) addEntry(ctx context.Context, dir uint64, name string, child *ino
 			if root, _, _, err = dirInsert(ctx, t, dirNodes{c}, d.inline, e, true); err != nil {
 				return err
 			}
-			if old.typ == typeDir && d.subdir > 0 {
-				d.subdir--
-			}
+			gone = old.typ // a dangling entry, replaced
 		}
-		d.inline = root
-		d.size = dirCount(root)
-		if child.isDir() {
-			d.subdir++
-		}
-		d.mtime, d.ctime = now(), now()
+		d.setEntries(root, gone, e.typ)
 		return nil
 	})
 	return err
@@ -155,12 +166,7 @@ func (c *core) removeEntry(ctx context.Context, dir uint64, name string, want ui
 		if err != nil {
 			return err
 		}
-		d.inline = root
-		d.size = dirCount(root)
-		if old.typ == typeDir && d.subdir > 0 {
-			d.subdir--
-		}
-		d.mtime, d.ctime = now(), now()
+		d.setEntries(root, old.typ, 0)
 		removed = old
 		return nil
 	})
