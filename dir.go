@@ -203,7 +203,7 @@ func dirRemove(ctx context.Context, rec *tx, ns nodeStore, root []byte, name str
 	if err != nil {
 		return nil, dirEntry{}, false, err
 	}
-	if r.count == 0 || !dirValidName([]byte(name)) {
+	if r.count == 0 || checkName(name) != nil {
 		return root, dirEntry{}, false, nil
 	}
 	t, err := newDirEdit(ctx, rec, ns)

@@ -303,7 +303,7 @@ func decodeDirRoot(b []byte) (dirRoot, error) {
 			if r.err != nil {
 				return dirRoot{}, r.err
 			}
-			if !dirValidName(name) {
+			if checkName(name) != nil {
 				return dirRoot{}, corruptf("dir root buffer has invalid name %q", name)
 			}
 			o := dirOp{e: dirEntry{name: all[start : start+len(name)], typ: kind &^ dirOpShadow}, shadow: kind&dirOpShadow != 0}
@@ -467,7 +467,7 @@ func dirNextEntry(r *dirReader) (name []byte, ino uint64, typ uint8, err error) 
 	if r.err != nil {
 		return nil, 0, 0, r.err
 	}
-	if !dirValidName(name) {
+	if checkName(name) != nil {
 		return nil, 0, 0, corruptf("dir entry has invalid name %q", name)
 	}
 	if typ < typeFile || typ > typeOther {
@@ -551,31 +551,12 @@ func parseDirBranch(r *dirReader) (*dirNode, error) {
 	return n, nil
 }
 
-// dirValidName reports whether name can be a directory entry.
-func dirValidName(name []byte) bool {
-	if len(name) == 0 || len(name) > maxNameLen {
-		return false
-	}
-	if string(name) == "." || string(name) == ".." {
-		return false
-	}
-	for _, c := range name {
-		if c == '/' || c == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// maxNameLen is NAME_MAX; the leaf format stores a name's length in a byte.
-const maxNameLen = 255
-
+// dirCheckEntry checks an entry before it is inserted.
 func dirCheckEntry(e dirEntry) error {
-	if len(e.name) > maxNameLen {
-		return syscall.ENAMETOOLONG
-	}
-	if !dirValidName([]byte(e.name)) {
-		return fmt.Errorf("voldfs: invalid directory entry name %q: %w", e.name, syscall.EINVAL)
+	if err := checkName(e.name); err == syscall.ENAMETOOLONG {
+		return err
+	} else if err != nil {
+		return fmt.Errorf("voldfs: invalid directory entry name %q: %w", e.name, err)
 	}
 	if e.typ < typeFile || e.typ > typeOther {
 		return fmt.Errorf("voldfs: invalid directory entry type %d: %w", e.typ, syscall.EINVAL)

@@ -48,7 +48,7 @@ func dirFind(n *dirNode, c uint64, name string) (e dirEntry, found bool, next bl
 // by ns.
 func dirLookupDecoded(ctx context.Context, ns nodeStore, r dirRoot, top *dirNode, name string) (dirEntry, bool, error) {
 	dd, ok := ns.(dirDecoded)
-	if !ok || r.count == 0 || !dirValidName([]byte(name)) || (top == nil && r.top != nil) {
+	if !ok || r.count == 0 || checkName(name) != nil || (top == nil && r.top != nil) {
 		return dirLookupRoot(ctx, ns, r, name)
 	}
 	c := nameCookie(name)
@@ -83,7 +83,7 @@ func dirLookupDecoded(ctx context.Context, ns nodeStore, r dirRoot, top *dirNode
 // that keeps the decoded root of a cached directory does not decode (and
 // hash) its write buffer on every lookup.
 func dirLookupRoot(ctx context.Context, ns nodeStore, r dirRoot, name string) (e dirEntry, found bool, err error) {
-	if r.count == 0 || !dirValidName([]byte(name)) {
+	if r.count == 0 || checkName(name) != nil {
 		return dirEntry{}, false, nil
 	}
 	c := nameCookie(name)

@@ -71,14 +71,13 @@ const (
 
 // Unix file type bits, independent of the host platform.
 const (
-	sIFMT   = 0o170000
-	sIFDIR  = 0o040000
-	sIFREG  = 0o100000
-	sIFLNK  = 0o120000
-	sISUID  = 0o4000
-	sISGID  = 0o2000
-	sISVTX  = 0o1000
-	maxName = 255
+	sIFMT  = 0o170000
+	sIFDIR = 0o040000
+	sIFREG = 0o100000
+	sIFLNK = 0o120000
+	sISUID = 0o4000
+	sISGID = 0o2000
+	sISVTX = 0o1000
 	// inlineMax is the largest file kept inside its inode, so that creating
 	// and writing a small file costs no block write.
 	inlineMax = 4096

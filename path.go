@@ -29,15 +29,26 @@ func checkPath(op, name string) error {
 	return nil
 }
 
-// checkName validates one directory entry name for the inode-level API,
-// which takes names as the kernel passes them: any bytes but "/" and NUL,
-// not "." or "..", 1 to 255 bytes.
-func checkName(name string) error {
-	switch {
-	case len(name) > maxName:
+// maxName is NAME_MAX, the longest name of a directory entry: the
+// directory format stores a name's length in a byte.
+const maxName = 255
+
+// checkName is the one check of a directory entry name, for names the
+// inode-level API takes (as the kernel passes them), for entries inserted and
+// for entries decoded from the store: any bytes but "/" and NUL, not "." or
+// "..", 1 to maxName bytes. A long name is ENAMETOOLONG, any other bad name
+// EINVAL.
+func checkName[S ~string | ~[]byte](name S) error {
+	if len(name) > maxName {
 		return syscall.ENAMETOOLONG
-	case name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00"):
+	}
+	if len(name) == 0 || string(name) == "." || string(name) == ".." {
 		return syscall.EINVAL
+	}
+	for i := range len(name) {
+		if name[i] == '/' || name[i] == 0 {
+			return syscall.EINVAL
+		}
 	}
 	return nil
 }
