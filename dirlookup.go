@@ -43,6 +43,21 @@ func dirFind(n *dirNode, c uint64, name string) (e dirEntry, found bool, next bl
 	return dirEntry{}, false, n.kids[k].ref, true
 }
 
+// bufLookup looks name (cookie c) up in r's write buffer. ok reports
+// whether the buffer decides: it wins over the trie, and another name's op
+// on the cookie means the trie cannot hold name either (inserting it would
+// have collided).
+func (r *dirRoot) bufLookup(c uint64, name string) (e dirEntry, found, ok bool) {
+	i, ok := r.opIndex(c)
+	if !ok {
+		return dirEntry{}, false, false
+	}
+	if o := r.ops[i]; o.e.name == name && !o.tomb() {
+		return o.e, true, true
+	}
+	return dirEntry{}, false, true
+}
+
 // dirLookupDecoded is dirLookupRoot for a root whose top node the caller
 // decoded once (top: nil if the top is a block), walking decoded nodes kept
 // by ns.
@@ -52,12 +67,8 @@ func dirLookupDecoded(ctx context.Context, ns nodeStore, r dirRoot, top *dirNode
 		return dirLookupRoot(ctx, ns, r, name)
 	}
 	c := nameCookie(name)
-	if i, ok := r.opIndex(c); ok {
-		o := r.ops[i]
-		if o.e.name != name || o.tomb() {
-			return dirEntry{}, false, nil
-		}
-		return o.e, true, nil
+	if e, found, ok := r.bufLookup(c, name); ok {
+		return e, found, nil
 	}
 	n, ref, off := top, r.ref, uint8(0)
 	for depth := 0; depth < 64; depth++ {
@@ -87,14 +98,8 @@ func dirLookupRoot(ctx context.Context, ns nodeStore, r dirRoot, name string) (e
 		return dirEntry{}, false, nil
 	}
 	c := nameCookie(name)
-	if i, ok := r.opIndex(c); ok {
-		// The buffer wins. Another name's op on the cookie means the trie
-		// cannot hold name either (inserting it would have collided).
-		o := r.ops[i]
-		if o.e.name != name || o.tomb() {
-			return dirEntry{}, false, nil
-		}
-		return o.e, true, nil
+	if e, found, ok := r.bufLookup(c, name); ok {
+		return e, found, nil
 	}
 	// Walk the raw nodes rather than decoding them: a lookup compares
 	// names and needs no cookies of the leaf's other entries, so it costs
