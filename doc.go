@@ -24,9 +24,10 @@
 // Under the filesystem's prefix: a superblock ("super", created once), one
 // inode per file, directory or symlink ("i/<ino hex>", mutable, changed only by
 // CAS), write-once blocks ("b/<ref hex>": file data, file index nodes,
-// directory trie nodes) and the rename lease ("rename"). Every record carries
-// a kind, a format version and a CRC-32C; decoders are bounds-checked and
-// fuzzed, and a bad value is an error naming its key.
+// directory trie nodes) and the rename lease ("rename"). Every record has one
+// frame, the same for all kinds: a kind, a format version, the payload and a
+// CRC-32C; decoders are bounds-checked and fuzzed, and a bad value is an
+// error naming its key.
 //
 // A block ref is 8 bytes of creation time and 8 random bytes, never reused:
 // a block belongs to exactly one tree, so the committer that replaces it frees
@@ -128,4 +129,8 @@
 //     fs.ErrInvalid; invalid paths are fs.ErrInvalid.
 //   - A write to a file another client removed fails at commit with ENOENT
 //     (or ErrStale on read).
+//   - Directory trie blocks are stored as one record. Earlier versions
+//     framed them twice; this version still reads such blocks, but those
+//     versions cannot read the blocks it writes: upgrade every client of a
+//     filesystem together.
 package voldfs
