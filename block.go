@@ -96,8 +96,8 @@ const missingRetries = 5
 // read that shared an older in-flight fetch may still see the old version,
 // so it may take more than one try. retryMissing reports whether err is a
 // missing block and the reader, having retried retries times already, should
-// try again. Every reader that follows an inode's tree uses it: the commit
-// loop, path lookups, directory listings and file reads.
+// try again. It is the policy for every reader that follows an inode's
+// tree: the commit loop, path lookups, fsck, listings and file reads.
 func retryMissing(err error, retries int) bool {
 	return retries < missingRetries && errors.Is(err, errBlockMissing)
 }
