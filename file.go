@@ -61,7 +61,7 @@ func (f *File) check(op string, write bool) error {
 	if write && f.flag&(os.O_WRONLY|os.O_RDWR) == 0 {
 		return f.pathErr(op, syscall.EBADF)
 	}
-	if f.dir != nil && op != "readdir" && op != "close" && op != "stat" && op != "seek" && op != "sync" {
+	if f.dir != nil && op != "readdir" && op != "close" && op != "stat" && op != "seek" && op != "sync" && op != "commit" {
 		return f.pathErr(op, syscall.EISDIR)
 	}
 	return nil
@@ -167,6 +167,21 @@ func (f *File) sync(ctx context.Context) error {
 		return err
 	}
 	return f.c.syncStores(ctx)
+}
+
+// Commit publishes the buffered writes of every handle of the file in this
+// FS with one inode CAS, as Close does, so other FS values see them; unlike
+// Sync it does not wait for the stores to make them durable (close(2) as
+// against fsync(2)).
+func (f *File) Commit() error {
+	f.o.mu.Lock()
+	defer f.o.mu.Unlock()
+	if err := f.check("commit", false); err != nil {
+		return err
+	}
+	ctx, cancel := f.ctx()
+	defer cancel()
+	return f.pathErr("commit", f.o.commit(ctx))
 }
 
 // Sync commits the buffered writes of every handle of the file in this FS

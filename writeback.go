@@ -73,6 +73,9 @@ func (o *openInode) writeAt(ctx, bg context.Context, p []byte, off int64) (int, 
 	if uint64(off)+uint64(len(p)) > maxFileSize {
 		return 0, syscall.EFBIG
 	}
+	if len(p) == 0 {
+		return 0, nil // and the file does not grow
+	}
 	if len(o.appendb) > 0 {
 		if err := o.commit(ctx); err != nil {
 			return 0, err
