@@ -140,8 +140,9 @@ func (o *openInode) refresh(ctx context.Context, force bool) error {
 // of that inode: the size and times they give it before they are committed.
 // Every attribute this core reports (Stat, Lstat, File.Stat, ReadDir
 // entries, the inode API's Lookup and GetAttr) goes through it, so that they
-// agree with what a read returns. It must not be called with an openInode's
-// mu held.
+// agree with what a read returns. It locks the file's openInode: the caller
+// must not hold that one (holding a directory's, as File.ReadDir does, is
+// fine: no path locks a directory's after a file's).
 func (c *core) liveAttr(a *Attr) {
 	if a.Mode&sIFMT != sIFREG {
 		return
