@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -20,11 +21,15 @@ import (
 type File struct {
 	fs   *FS
 	c    *core
-	o    *openInode // shared with the inode's other handles; o.mu guards the fields below
+	o    *openInode // shared with the inode's other handles
 	name string
 	ino  uint64
 	flag int
 
+	// mu guards the handle's own state below. It is taken before o.mu,
+	// which reads release while they fetch blocks, so that readers of one
+	// inode through different handles wait for the store in parallel.
+	mu       sync.Mutex
 	closed   bool
 	off      int64
 	lastRead int64 // end of the previous read, to detect sequential reads
@@ -35,6 +40,17 @@ type File struct {
 // syncFlags are the open flags that make every write durable before it
 // returns.
 const syncFlags = os.O_SYNC | oDSYNC
+
+// lock takes the handle's lock and then the inode's shared one.
+func (f *File) lock() {
+	f.mu.Lock()
+	f.o.mu.Lock()
+}
+
+func (f *File) unlock() {
+	f.o.mu.Unlock()
+	f.mu.Unlock()
+}
 
 func (f *File) ctx() (context.Context, context.CancelFunc) { return f.fs.op() }
 
@@ -80,8 +96,8 @@ func (f *File) readable() error {
 
 // Read reads up to len(p) bytes at the current offset.
 func (f *File) Read(p []byte) (int, error) {
-	f.o.mu.Lock()
-	defer f.o.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if err := f.readable(); err != nil {
 		return 0, err
 	}
@@ -93,8 +109,8 @@ func (f *File) Read(p []byte) (int, error) {
 // ReadAt reads len(p) bytes at off; fewer only at the end of the file (with
 // io.EOF) or on error.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
-	f.o.mu.Lock()
-	defer f.o.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if err := f.readable(); err != nil {
 		return 0, err
 	}
@@ -108,8 +124,8 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 // O_APPEND, placed when it is committed, so appenders in other FS values
 // never overwrite each other).
 func (f *File) Write(p []byte) (int, error) {
-	f.o.mu.Lock()
-	defer f.o.mu.Unlock()
+	f.lock()
+	defer f.unlock()
 	if err := f.check("write", true); err != nil {
 		return 0, err
 	}
@@ -134,8 +150,8 @@ func (f *File) Write(p []byte) (int, error) {
 // the offset would be ignored (pwrite(2) on Linux appends anyway; os.File
 // refuses too).
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
-	f.o.mu.Lock()
-	defer f.o.mu.Unlock()
+	f.lock()
+	defer f.unlock()
 	if err := f.check("write", true); err != nil {
 		return 0, err
 	}
@@ -174,8 +190,8 @@ func (f *File) sync(ctx context.Context) error {
 // Sync it does not wait for the stores to make them durable (close(2) as
 // against fsync(2)).
 func (f *File) Commit() error {
-	f.o.mu.Lock()
-	defer f.o.mu.Unlock()
+	f.lock()
+	defer f.unlock()
 	if err := f.check("commit", false); err != nil {
 		return err
 	}
@@ -187,8 +203,8 @@ func (f *File) Commit() error {
 // Sync commits the buffered writes of every handle of the file in this FS
 // and returns once the stores hold them durably (fsync).
 func (f *File) Sync() error {
-	f.o.mu.Lock()
-	defer f.o.mu.Unlock()
+	f.lock()
+	defer f.unlock()
 	if err := f.check("sync", false); err != nil {
 		return err
 	}
@@ -200,8 +216,8 @@ func (f *File) Sync() error {
 // Seek sets the offset for the next Read or Write. A resulting negative
 // offset is EINVAL.
 func (f *File) Seek(offset int64, whence int) (int64, error) {
-	f.o.mu.Lock()
-	defer f.o.mu.Unlock()
+	f.lock()
+	defer f.unlock()
 	if f.closed {
 		return 0, f.pathErr("seek", fs.ErrClosed)
 	}
@@ -233,9 +249,9 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 // Stat returns the file's attributes, including the size and times of
 // writes not yet committed.
 func (f *File) Stat() (fs.FileInfo, error) {
+	f.lock()
+	defer f.unlock()
 	o := f.o
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	if f.closed {
 		return nil, f.pathErr("stat", fs.ErrClosed)
 	}
@@ -256,8 +272,8 @@ func (f *File) Stat() (fs.FileInfo, error) {
 // frees the blocks past the end; growing again reads zeros. Every handle of
 // the file sees the new size.
 func (f *File) Truncate(size int64) error {
-	f.o.mu.Lock()
-	defer f.o.mu.Unlock()
+	f.lock()
+	defer f.unlock()
 	if err := f.check("truncate", true); err != nil {
 		return err
 	}
@@ -281,8 +297,8 @@ func (f *File) Chown(uid, gid int) error {
 }
 
 func (f *File) setattr(op string, a *SetAttr) error {
-	f.o.mu.Lock()
-	defer f.o.mu.Unlock()
+	f.lock()
+	defer f.unlock()
 	if f.closed {
 		return f.pathErr(op, fs.ErrClosed)
 	}
@@ -294,8 +310,8 @@ func (f *File) setattr(op string, a *SetAttr) error {
 
 // ReadDir reads the entries of a directory opened as a File; see Dir.ReadDir.
 func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
-	f.o.mu.Lock()
-	defer f.o.mu.Unlock()
+	f.lock()
+	defer f.unlock()
 	if f.closed {
 		return nil, f.pathErr("readdir", fs.ErrClosed)
 	}
@@ -309,17 +325,18 @@ func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
 // releases the file; after the last Close of an inode unlinked while open,
 // the inode is freed. A second Close returns an error wrapping fs.ErrClosed.
 func (f *File) Close() error {
-	o := f.o
-	o.mu.Lock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.closed {
-		o.mu.Unlock()
 		return f.pathErr("close", fs.ErrClosed)
 	}
 	ctx, cancel := f.ctx()
 	defer cancel()
+	o := f.o
+	o.mu.Lock()
 	err := o.commit(ctx)
-	f.closed = true
 	o.mu.Unlock()
+	f.closed = true
 	f.c.release(ctx, o)
 	return f.pathErr("close", err)
 }

@@ -9,10 +9,14 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/voldfs/voldfs/backend"
 	"github.com/voldfs/voldfs/backend/memory"
 )
 
@@ -605,4 +609,69 @@ func TestEmptyWritePastEnd(t *testing.T) {
 	must(t, err)
 	must(t, h.Close())
 	wantContent(t, b, "f", []byte("x"))
+}
+
+// gatedStore holds every block read while armed, so a test can keep a read
+// waiting for the store.
+type gatedStore struct {
+	backend.Store
+	armed   atomic.Bool
+	entered chan struct{} // one send per held read
+	release chan struct{} // closed to let held reads go
+}
+
+func (g *gatedStore) Get(ctx context.Context, key string) ([]byte, backend.Version, error) {
+	if g.armed.Load() && strings.Contains(key, "/b/") {
+		g.entered <- struct{}{}
+		<-g.release
+	}
+	return g.Store.Get(ctx, key)
+}
+
+// A read waiting for the store does not hold up the inode's other handles.
+func TestSharedOpenReadDoesNotBlock(t *testing.T) {
+	s := memory.New()
+	t.Cleanup(func() { s.Close() })
+	g := &gatedStore{Store: s, entered: make(chan struct{}, 64), release: make(chan struct{})}
+	a, err := Format(context.Background(), g, &Options{BlockSize: sharedBS})
+	must(t, err)
+	b, err := Open(context.Background(), s, nil)
+	must(t, err)
+	data := pattern(3*sharedBS, 7)
+	writeFile(t, b, "f", data) // not in a's block cache
+	h1 := openf(t, a, "f", os.O_RDONLY)
+	h2 := openf(t, a, "f", os.O_RDWR)
+	g.armed.Store(true)
+	got := make(chan error, 1)
+	buf := make([]byte, len(data))
+	go func() {
+		_, err := h1.ReadAt(buf, 0)
+		got <- err
+	}()
+	select {
+	case <-g.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read did not reach the store")
+	}
+	done := make(chan error, 1)
+	go func() {
+		if _, err := h2.Stat(); err != nil {
+			done <- err
+			return
+		}
+		_, err := a.Stat("f")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stat through another handle waited for a read's store round trip")
+	}
+	g.armed.Store(false)
+	close(g.release)
+	must(t, <-got)
+	wantBytes(t, "the held read", buf, data)
+	must(t, h1.Close())
+	must(t, h2.Close())
 }
