@@ -67,7 +67,10 @@
 //
 // Close-to-open, like NFS: Open and OpenIno always fetch the current inode,
 // and a File's writes are published by Sync, Close, Truncate, or when its
-// write-back buffer (Options.WriteBuffer) fills. Stat and path lookups may
+// write-back buffer (Options.WriteBuffer) fills. Within one FS the open
+// Files of an inode share one write-back state, like a kernel page cache: a
+// read through any of them, Stat, ReadDir and the inode API see every write
+// made through any other at once. Stat and path lookups may
 // answer from an inode cached for up to Options.AttrTimeout (default 1 s;
 // negative for strict). A File revalidates its inode after the same window, so
 // a long-open reader sees other clients' commits within it.

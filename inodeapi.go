@@ -67,7 +67,7 @@ func (f *FS) SetAttr(ino uint64, a *SetAttr) (*Attr, error) {
 		return nil, err
 	}
 	defer cancel()
-	n, err := f.c.setattr(ctx, ino, a)
+	n, err := f.c.setattrOpen(ctx, ino, a)
 	if err != nil {
 		return nil, pathErr("setattr", inoPath(ino), err)
 	}

@@ -111,13 +111,6 @@ type core struct {
 	upSem   chan struct{}  // bounds concurrent write-behind uploads
 }
 
-// openInode tracks the handles of one inode open in this process, so that an
-// unlinked inode is freed at its last close, not before.
-type openInode struct {
-	refs     int
-	orphaned bool // nlink reached zero while open
-}
-
 // counters count store round trips, for tests and benchmarks.
 type counters struct {
 	inodeGets, inodeCAS, inodeDeletes, blockGets, blockPuts, blockDeletes, conflicts atomic.Int64
