@@ -40,8 +40,8 @@
 //
 // # Caveats
 //
-// Files created by a caller other than the mounting user are created and
-// then chowned to the caller: two commits, not one. Extended attributes,
+// New files, directories and symlinks belong to the calling process's uid
+// and gid from the commit that creates them. Extended attributes,
 // device nodes, FIFOs and sockets are not supported (ENOTSUP), nor is
 // RENAME_WHITEOUT (EINVAL). Locks are local to this mount.
 package main
