@@ -117,6 +117,14 @@ func openFlags(flags uint32) int {
 	return int(flags) & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_TRUNC | os.O_EXCL | os.O_SYNC)
 }
 
+// detach returns the request's context without its cancellation: the
+// kernel interrupts a request whenever the calling thread gets a signal,
+// and Go programs get one (SIGURG, for preemption) all the time, so an
+// interrupted namespace call would fail with EINTR that callers such as
+// os.Rename do not retry. Like NFS hard mounts, requests run to the end;
+// the library's OpTimeout bounds them.
+func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // caller is the identity of the process that made the request: new inodes
 // are created with it, in the commit that creates them.
 func caller(ctx context.Context) *voldfs.Owner {
@@ -129,7 +137,7 @@ func caller(ctx context.Context) *voldfs.Owner {
 
 // Lookup finds name in the directory.
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	a, err := n.vol.ino.Lookup(ctx, n.ino(), name)
+	a, err := n.vol.ino.Lookup(detach(ctx), n.ino(), name)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -142,7 +150,7 @@ func (n *node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOu
 	if errno := n.vol.commitOpen(n.ino()); errno != 0 {
 		return errno
 	}
-	a, err := n.vol.ino.GetAttr(ctx, n.ino())
+	a, err := n.vol.ino.GetAttr(detach(ctx), n.ino())
 	if err != nil {
 		return toErrno(err)
 	}
@@ -188,9 +196,9 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 	var a *voldfs.Attr
 	var err error
 	if change {
-		a, err = n.vol.ino.SetAttr(ctx, ino, &sa)
+		a, err = n.vol.ino.SetAttr(detach(ctx), ino, &sa)
 	} else {
-		a, err = n.vol.ino.GetAttr(ctx, ino)
+		a, err = n.vol.ino.GetAttr(detach(ctx), ino)
 	}
 	if err != nil {
 		return toErrno(err)
@@ -201,7 +209,7 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 
 // Create creates and opens a regular file.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	f, err := n.vol.ino.Create(ctx, n.ino(), name, openFlags(flags), perm(mode), caller(ctx))
+	f, err := n.vol.ino.Create(detach(ctx), n.ino(), name, openFlags(flags), perm(mode), caller(ctx))
 	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}
@@ -218,7 +226,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 // drops its cached pages of the file: with the library's fetch of the
 // current inode at open, that is close-to-open consistency.
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	f, err := n.vol.ino.Open(ctx, n.ino(), openFlags(flags))
+	f, err := n.vol.ino.Open(detach(ctx), n.ino(), openFlags(flags))
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
@@ -280,7 +288,7 @@ func (n *node) Release(ctx context.Context, fh gofs.FileHandle) syscall.Errno {
 
 // Mkdir creates a directory.
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	a, err := n.vol.ino.Mkdir(ctx, n.ino(), name, perm(mode), caller(ctx))
+	a, err := n.vol.ino.Mkdir(detach(ctx), n.ino(), name, perm(mode), caller(ctx))
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -289,7 +297,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 
 // Symlink creates a symbolic link.
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	a, err := n.vol.ino.Symlink(ctx, n.ino(), name, target, caller(ctx))
+	a, err := n.vol.ino.Symlink(detach(ctx), n.ino(), name, target, caller(ctx))
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -298,7 +306,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 
 // Link adds a hard link to target.
 func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	a, err := n.vol.ino.Link(ctx, target.EmbeddedInode().StableAttr().Ino, n.ino(), name)
+	a, err := n.vol.ino.Link(detach(ctx), target.EmbeddedInode().StableAttr().Ino, n.ino(), name)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -307,7 +315,7 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 
 // Readlink returns a symlink's target.
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	t, err := n.vol.ino.Readlink(ctx, n.ino())
+	t, err := n.vol.ino.Readlink(detach(ctx), n.ino())
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -316,12 +324,12 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 
 // Unlink removes a non-directory.
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	return toErrno(n.vol.ino.Unlink(ctx, n.ino(), name))
+	return toErrno(n.vol.ino.Unlink(detach(ctx), n.ino(), name))
 }
 
 // Rmdir removes an empty directory.
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return toErrno(n.vol.ino.Rmdir(ctx, n.ino(), name))
+	return toErrno(n.vol.ino.Rmdir(detach(ctx), n.ino(), name))
 }
 
 // The flags of renameat2(2).
@@ -344,7 +352,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if flags&renameExchange != 0 {
 		vf |= voldfs.RenameExchange
 	}
-	return toErrno(n.vol.ino.Rename(ctx, n.ino(), name, newParent.EmbeddedInode().StableAttr().Ino, newName, vf))
+	return toErrno(n.vol.ino.Rename(detach(ctx), n.ino(), name, newParent.EmbeddedInode().StableAttr().Ino, newName, vf))
 }
 
 // Statfs reports the block size and free counts that never run out: the
