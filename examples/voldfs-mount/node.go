@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -52,6 +53,11 @@ func (v *volume) commitOpen(ino uint64) syscall.Errno {
 type node struct {
 	gofs.Inode
 	vol *volume
+
+	// cached is the change attribute (ctime, which every commit to the
+	// inode sets) of the inode at its last open in this mount: the
+	// version the kernel's cached pages of the file belong to.
+	cached atomic.Int64
 }
 
 var (
@@ -222,15 +228,29 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	return n.newNode(ctx, a, out), n.vol.newHandle(f, flags), 0, 0
 }
 
-// Open opens the file. The reply carries no FOPEN_KEEP_CACHE, so the kernel
-// drops its cached pages of the file: with the library's fetch of the
-// current inode at open, that is close-to-open consistency.
+// Open opens the file; the library fetches the current inode
+// (close-to-open). When no commit changed the inode since its last open
+// here, the kernel keeps its cached pages (FOPEN_KEEP_CACHE); otherwise it
+// drops them (writing dirty mmap pages back first, through this mount) and
+// the cached attributes too, so no reader sees new data with an old size or
+// old data after a newer close.
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	f, err := n.vol.ino.Open(detach(ctx), n.ino(), openFlags(flags))
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
-	return n.vol.newHandle(f, flags), 0, 0
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, toErrno(err)
+	}
+	var keep uint32
+	if v := fi.Sys().(*voldfs.Attr).Ctime.UnixNano(); n.cached.Swap(v) == v {
+		keep = fuse.FOPEN_KEEP_CACHE
+	} else {
+		n.NotifyContent(-1, 0) // attributes only: the pages go at open
+	}
+	return n.vol.newHandle(f, flags), keep, 0
 }
 
 func handleOf(fh gofs.FileHandle) (*fileHandle, syscall.Errno) {

@@ -238,7 +238,9 @@ func TestPosixtest(t *testing.T) {
 
 // TestTwoMountsRewrite: 200 rounds of "rewrite longer in mount A, close,
 // open and read in mount B at once": B reads exactly what A wrote, never a
-// truncated or an older version, with the default attribute window.
+// truncated or an older version, with the default attribute window. Then
+// 50 rounds of rewrites that keep the size and restore the mtime (as rsync
+// or tar do), which the kernel cannot tell from its cached attributes.
 func TestTwoMountsRewrite(t *testing.T) {
 	store := "memcache://" + testserver.Memcached(t)
 	_, a := testMount(t, store)
@@ -250,27 +252,93 @@ func TestTwoMountsRewrite(t *testing.T) {
 	if _, err := os.ReadFile(pb); err != nil {
 		t.Fatal(err)
 	}
-	const rounds = 200
-	truncated, stale := 0, 0
-	for i := 1; i <= rounds; i++ {
-		want := []byte(fmt.Sprintf("v%d:%s", i, strings.Repeat("x", i*10)))
-		if err := os.WriteFile(pa, want, 0o644); err != nil {
+	check := func(what string, rounds int, content func(i int) []byte, after func()) {
+		truncated, stale := 0, 0
+		for i := 1; i <= rounds; i++ {
+			want := content(i)
+			if err := os.WriteFile(pa, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			after()
+			got, err := os.ReadFile(pb)
+			switch {
+			case err != nil:
+				t.Fatalf("%s: round %d: read in B: %v", what, i, err)
+			case bytes.Equal(got, want):
+			case len(got) < len(want) && bytes.HasPrefix(want, got):
+				truncated++
+			default:
+				stale++
+			}
+		}
+		if truncated+stale > 0 {
+			t.Errorf("%s: %d of %d rounds read wrong in B: %d truncated, %d stale or mixed", what, truncated+stale, rounds, truncated, stale)
+		}
+	}
+	check("longer", 200, func(i int) []byte { return []byte(fmt.Sprintf("v%d:%s", i, strings.Repeat("x", i*10))) }, func() {})
+	fi, err := os.Stat(pa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := int(fi.Size())
+	check("same size and mtime", 50, func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i%26)}, size) }, func() {
+		if err := os.Chtimes(pa, fi.ModTime(), fi.ModTime()); err != nil {
 			t.Fatal(err)
 		}
-		got, err := os.ReadFile(pb)
-		switch {
-		case err != nil:
-			t.Fatalf("round %d: read in B: %v", i, err)
-		case bytes.Equal(got, want):
-		case len(got) < len(want) && bytes.HasPrefix(want, got):
-			truncated++
-		default:
-			stale++
+	})
+}
+
+// TestKeepCache: a file no one changed is read again from the kernel's
+// page cache (the library serves no read), and one changed through this
+// mount or another is read afresh.
+func TestKeepCache(t *testing.T) {
+	store := "memcache://" + testserver.Memcached(t)
+	m, a := testMount(t, store)
+	_, b := testMount(t, store)
+	p := filepath.Join(a, "f")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reads := func() int64 { s := m.vfs.Stats(); return s.BlockGets + s.CacheHits + s.CacheMisses }
+	read := func(what string, want []byte) {
+		t.Helper()
+		if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: read %d bytes, equal %v, %v", what, len(got), bytes.Equal(got, want), err)
 		}
 	}
-	if truncated+stale > 0 {
-		t.Errorf("%d of %d rounds read wrong in B: %d truncated, %d stale or mixed", truncated+stale, rounds, truncated, stale)
+	read("first read", data)
+	before := reads()
+	read("second read", data)
+	if n := reads() - before; n != 0 {
+		t.Errorf("re-reading an unchanged file: %d block reads in the library, want 0 (page cache kept)", n)
 	}
+	// Changed through this mount: read afresh and right.
+	copy(data[100:], "through this mount")
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("through this mount"), 100)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	read("after a write here", data)
+	// Changed through the other mount, same size and restored mtime.
+	fi, _ := os.Stat(p)
+	copy(data[5000:], "through the other mount")
+	g, err := os.OpenFile(filepath.Join(b, "f"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.WriteAt([]byte("through the other mount"), 5000)
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(filepath.Join(b, "f"), fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	read("after a write in the other mount", data)
 }
 
 // TestCallerOwns: a file, directory and symlink made by another user
