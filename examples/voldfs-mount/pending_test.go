@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -65,7 +68,7 @@ func TestTwoDescriptors(t *testing.T) {
 				if _, err := w.WriteAt([]byte("again"), 4); err != nil {
 					t.Fatal(err)
 				}
-				want = "NEW again, long+tail"
+				want = "NEW againnt, long+tail"
 				b := make([]byte, 64)
 				n, _ := r.ReadAt(b, 0)
 				if string(b[:n]) != want {
@@ -112,86 +115,187 @@ func TestTwoDescriptors(t *testing.T) {
 	}
 }
 
-// TestSQLite runs two writer processes (BEGIN IMMEDIATE, retried on
-// SQLITE_BUSY by .timeout) and a reader counting rows, in rollback-journal
-// and WAL modes: the reader's counts only grow, the final count is exact,
-// and integrity_check is ok.
+// TestSQLite runs two writer processes (BEGIN IMMEDIATE; a statement
+// refused with SQLITE_BUSY after the 5 s busy timeout is retried) and a
+// reader process counting rows, in rollback-journal and WAL modes: the
+// reader's counts only grow, the final count is exact, and
+// integrity_check is ok.
 func TestSQLite(t *testing.T) {
 	pending(t)
-	sqlite := needBinary(t, "sqlite3")
+	bin := needBinary(t, "sqlite3")
 	_, mp := testMount(t, "bolt:"+filepath.Join(t.TempDir(), "voldfs.db"))
 	for _, mode := range []string{"delete", "wal"} {
 		t.Run(mode, func(t *testing.T) {
 			db := filepath.Join(mp, "test-"+mode+".db")
-			sql := func(script string) (string, error) {
-				cmd := exec.Command(sqlite, "-batch", db)
-				cmd.Stdin = strings.NewReader(".timeout 5000\n" + script)
-				out, err := cmd.CombinedOutput()
-				return string(out), err
-			}
-			out, err := sql("PRAGMA journal_mode=" + mode + ";\nCREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, n INTEGER, pad TEXT);\n")
-			if err != nil || !strings.Contains(out, mode) {
-				t.Fatalf("create (journal_mode=%s): %q, %v", mode, out, err)
-			}
-			const perWriter = 150
-			writer := func(w int) *exec.Cmd {
-				var s strings.Builder
-				s.WriteString(".timeout 5000\n")
-				for i := 0; i < perWriter; i++ {
-					fmt.Fprintf(&s, "BEGIN IMMEDIATE;\nINSERT INTO t(w, n, pad) VALUES(%d, %d, hex(randomblob(%d)));\nCOMMIT;\n", w, i, 50+i%400)
-				}
-				cmd := exec.Command(sqlite, "-batch", "-bail", db)
-				cmd.Stdin = strings.NewReader(s.String())
-				return cmd
-			}
-			var s strings.Builder
-			s.WriteString(".timeout 5000\n")
-			for i := 0; i < 300; i++ {
-				s.WriteString("SELECT count(*) FROM t;\n")
-			}
-			reader := exec.Command(sqlite, "-batch", "-bail", db)
-			reader.Stdin = strings.NewReader(s.String())
-			var rout lockedBuffer
-			reader.Stdout, reader.Stderr = &rout, &rout
-			ws := []*exec.Cmd{writer(1), writer(2)}
-			outs := []*lockedBuffer{{}, {}}
-			start := time.Now()
-			for i, w := range ws {
-				w.Stdout, w.Stderr = outs[i], outs[i]
-				if err := w.Start(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := reader.Start(); err != nil {
+			setup, err := startSQLite(bin, db)
+			if err != nil {
 				t.Fatal(err)
 			}
-			for i, w := range ws {
-				if err := w.Wait(); err != nil {
-					t.Errorf("writer %d: %v: %s", i+1, err, outs[i].String())
+			if out, err := setup.do("PRAGMA journal_mode=" + mode + ";"); err != nil || out != mode {
+				t.Fatalf("journal_mode=%s: %q, %v", mode, out, err)
+			}
+			if err := setup.must("CREATE TABLE t(id INTEGER PRIMARY KEY, w INTEGER, n INTEGER, pad TEXT);"); err != nil {
+				t.Fatal(err)
+			}
+			if err := setup.close(); err != nil {
+				t.Fatal(err)
+			}
+
+			const perWriter = 80
+			start := time.Now()
+			var wg sync.WaitGroup
+			defer wg.Wait() // the writers report to t: they end first
+			done := make(chan struct{})
+			retries := make([]int, 2)
+			for w := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					err := func() error {
+						p, err := startSQLite(bin, db)
+						if err != nil {
+							return err
+						}
+						// sqlite3 exits 1 after any failed statement,
+						// the busy ones retried here included.
+						defer p.close()
+						for i := 0; i < perWriter; i++ {
+							n, err := p.retry("BEGIN IMMEDIATE;")
+							retries[w] += n
+							if err != nil {
+								return err
+							}
+							if err := p.must(fmt.Sprintf("INSERT INTO t(w, n, pad) VALUES(%d, %d, hex(randomblob(%d)));", w, i, 50+i%400)); err != nil {
+								return err
+							}
+							n, err = p.retry("COMMIT;")
+							retries[w] += n
+							if err != nil {
+								return err
+							}
+						}
+						return nil
+					}()
+					if err != nil {
+						t.Errorf("writer %d: %v", w, err)
+					}
+				}()
+			}
+			go func() { wg.Wait(); close(done) }()
+			r, err := startSQLite(bin, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.close()
+			prev, reads := -1, 0
+			for finished := false; !finished; {
+				select {
+				case <-done:
+					finished = true
+				case <-time.After(time.Millisecond):
 				}
-			}
-			if err := reader.Wait(); err != nil {
-				t.Errorf("reader: %v: %s", err, lastLines(rout.String(), 5))
-			}
-			t.Logf("%s: 2 writers x %d transactions with a reader: %v", mode, perWriter, time.Since(start).Round(time.Millisecond))
-			prev := -1
-			for _, line := range strings.Fields(rout.String()) {
-				n, err := strconv.Atoi(line)
-				if err != nil {
-					t.Errorf("reader output %q", line)
-					break
+				out, err := r.do("SELECT count(*) FROM t;")
+				for err == nil && busy(out) {
+					out, err = r.do("SELECT count(*) FROM t;")
+				}
+				n, aerr := strconv.Atoi(out)
+				if err != nil || aerr != nil {
+					t.Fatalf("reader: %q, %v", out, err)
 				}
 				if n < prev {
 					t.Errorf("reader: count went from %d to %d", prev, n)
 				}
-				prev = n
+				prev, reads = n, reads+1
 			}
-			out, err = sql("PRAGMA integrity_check;\nSELECT count(*), count(DISTINCT w || '-' || n) FROM t;\n")
-			if want := fmt.Sprintf("ok\n%d|%d\n", 2*perWriter, 2*perWriter); err != nil || out != want {
-				t.Errorf("integrity_check and final count: %q, %v; want %q", out, err, want)
+			if out, err := r.do("PRAGMA integrity_check;"); err != nil || out != "ok" {
+				t.Errorf("integrity_check: %q, %v", out, err)
 			}
+			want := fmt.Sprintf("%d|%d", 2*perWriter, 2*perWriter)
+			if out, err := r.do("SELECT count(*), count(DISTINCT w || '-' || n) FROM t;"); err != nil || out != want {
+				t.Errorf("final count: %q, %v; want %q", out, err, want)
+			}
+			t.Logf("%s: 2 writers x %d transactions (%v retries after SQLITE_BUSY) and %d counts: %v",
+				mode, perWriter, retries, reads, time.Since(start).Round(time.Millisecond))
 		})
 	}
+}
+
+// sqliteProc is a sqlite3 shell driven one statement at a time.
+type sqliteProc struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+const sqliteEnd = "@@end@@"
+
+func startSQLite(bin, db string) (*sqliteProc, error) {
+	cmd := exec.Command(bin, "-batch", db)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		return nil, err
+	}
+	p := &sqliteProc{cmd: cmd, in: in, out: bufio.NewScanner(pr)}
+	return p, p.must(".timeout 5000")
+}
+
+// do runs one statement and returns its output (errors included).
+func (p *sqliteProc) do(stmt string) (string, error) {
+	if _, err := fmt.Fprintf(p.in, "%s\n.print %s\n", stmt, sqliteEnd); err != nil {
+		return "", fmt.Errorf("sqlite3 %q: %v", stmt, err)
+	}
+	var lines []string
+	for p.out.Scan() {
+		if p.out.Text() == sqliteEnd {
+			return strings.Join(lines, "\n"), nil
+		}
+		lines = append(lines, p.out.Text())
+	}
+	return "", fmt.Errorf("sqlite3 %q: exited: %v %q", stmt, p.out.Err(), lines)
+}
+
+// must runs a statement that must print nothing.
+func (p *sqliteProc) must(stmt string) error {
+	out, err := p.do(stmt)
+	if err == nil && out != "" {
+		err = fmt.Errorf("sqlite3 %q: %s", stmt, out)
+	}
+	return err
+}
+
+// retry runs a statement that prints nothing until it is not refused as
+// busy, and returns how many times it was.
+func (p *sqliteProc) retry(stmt string) (int, error) {
+	for n := 0; ; n++ {
+		out, err := p.do(stmt)
+		if err != nil || !busy(out) {
+			if err == nil && out != "" {
+				err = fmt.Errorf("sqlite3 %q: %s", stmt, out)
+			}
+			return n, err
+		}
+		time.Sleep(time.Duration(1+n%10) * time.Millisecond)
+	}
+}
+
+func busy(out string) bool {
+	return strings.Contains(out, "database is locked") || strings.Contains(out, "database is busy")
+}
+
+func (p *sqliteProc) close() error {
+	p.in.Close()
+	return p.cmd.Wait()
 }
 
 func lastLines(s string, n int) string {
@@ -207,8 +311,9 @@ func TestGitClone(t *testing.T) {
 	home := t.TempDir()
 	git := func(dir string, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(gitBin, append([]string{"-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"}, args...)...)
-		cmd.Dir = dir
+		// -C, not cmd.Dir: a child must not enter the mount before exec
+		// (this process, the FUSE server, holds the fork lock until then).
+		cmd := exec.Command(gitBin, append([]string{"-C", dir, "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"}, args...)...)
 		cmd.Env = append(os.Environ(), "HOME="+home, "GIT_CONFIG_NOSYSTEM=1")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -229,8 +334,7 @@ func TestGitClone(t *testing.T) {
 			fmt.Fprintf(&fi, "M 644 inline dir%d/file%03d.txt\ndata %d\n%s\n", f%10, f, len(body), body)
 		}
 	}
-	cmd := exec.Command(gitBin, "fast-import", "--quiet")
-	cmd.Dir = src
+	cmd := exec.Command(gitBin, "-C", src, "fast-import", "--quiet")
 	cmd.Stdin = strings.NewReader(fi.String())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("git fast-import: %v\n%s", err, out)

@@ -75,8 +75,8 @@ func TestHelperProcess(t *testing.T) {
 			fail("read: %v", err)
 		}
 		os.Stdout.Write(b)
-	case "write": // write FILE DATA: write DATA at 0 and keep the file open until stdin closes
-		f, err := os.OpenFile(args[0], os.O_RDWR|os.O_CREATE, 0o644)
+	case "write": // write FILE DATA: replace the content with DATA and keep the file open until stdin closes
+		f, err := os.OpenFile(args[0], os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 		if err != nil {
 			fail("open: %v", err)
 		}
@@ -356,8 +356,9 @@ func TestCallerOwns(t *testing.T) {
 	if err := os.Chmod(mp, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", "-c", "touch f && mkdir d && ln -s f l")
-	cmd.Dir = mp
+	// Not cmd.Dir = mp: the child would enter the mount between fork and
+	// exec, while this process (the FUSE server) holds the fork lock.
+	cmd := exec.Command("sh", "-c", `cd "$1" && touch f && mkdir d && ln -s f l`, "sh", mp)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4321, Gid: 8765}}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("as uid 4321: %v: %s", err, out)
