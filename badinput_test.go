@@ -133,11 +133,11 @@ func TestBadPaths(t *testing.T) {
 
 func TestBadNamesInodeAPI(t *testing.T) {
 	f, _ := badSetup(t)
-	attr, err := f.Lookup(RootIno, "d")
+	attr, err := f.Inodes().Lookup(context.Background(), RootIno, "d")
 	if err != nil {
 		t.Fatal(err)
 	}
-	keep, err := f.Lookup(RootIno, "keep")
+	keep, err := f.Inodes().Lookup(context.Background(), RootIno, "keep")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,15 +155,18 @@ func TestBadNamesInodeAPI(t *testing.T) {
 	} {
 		d := attr.Ino
 		ops := map[string]func() error{
-			"lookup":  func() error { _, err := f.Lookup(d, tc.name); return err },
-			"create":  func() error { _, err := f.CreateAt(d, tc.name, os.O_RDWR, 0o644); return err },
-			"mkdir":   func() error { _, err := f.MkdirAt(d, tc.name, 0o755); return err },
-			"symlink": func() error { _, err := f.SymlinkAt(d, tc.name, "x"); return err },
-			"link":    func() error { _, err := f.LinkAt(keep.Ino, d, tc.name); return err },
-			"unlink":  func() error { return f.UnlinkAt(d, tc.name) },
-			"rmdir":   func() error { return f.RmdirAt(d, tc.name) },
-			"rename":  func() error { return f.RenameAt(RootIno, "keep", d, tc.name, 0) },
-			"rename2": func() error { return f.RenameAt(d, tc.name, RootIno, "x", 0) },
+			"lookup": func() error { _, err := f.Inodes().Lookup(context.Background(), d, tc.name); return err },
+			"create": func() error {
+				_, err := f.Inodes().Create(context.Background(), d, tc.name, os.O_RDWR, 0o644, nil)
+				return err
+			},
+			"mkdir":   func() error { _, err := f.Inodes().Mkdir(context.Background(), d, tc.name, 0o755, nil); return err },
+			"symlink": func() error { _, err := f.Inodes().Symlink(context.Background(), d, tc.name, "x", nil); return err },
+			"link":    func() error { _, err := f.Inodes().Link(context.Background(), keep.Ino, d, tc.name); return err },
+			"unlink":  func() error { return f.Inodes().Unlink(context.Background(), d, tc.name) },
+			"rmdir":   func() error { return f.Inodes().Rmdir(context.Background(), d, tc.name) },
+			"rename":  func() error { return f.Inodes().Rename(context.Background(), RootIno, "keep", d, tc.name, 0) },
+			"rename2": func() error { return f.Inodes().Rename(context.Background(), d, tc.name, RootIno, "x", 0) },
 		}
 		for op, fn := range ops {
 			if err := fn(); !errors.Is(err, tc.want) {
@@ -173,9 +176,9 @@ func TestBadNamesInodeAPI(t *testing.T) {
 	}
 	// Invalid UTF-8 is a valid name at the inode level (the kernel passes
 	// bytes), and must round-trip.
-	if _, err := f.MkdirAt(attr.Ino, "raw\xff", 0o755); err != nil {
+	if _, err := f.Inodes().Mkdir(context.Background(), attr.Ino, "raw\xff", 0o755, nil); err != nil {
 		t.Errorf("mkdir with a non-UTF-8 name: %v", err)
-	} else if err := f.RmdirAt(attr.Ino, "raw\xff"); err != nil {
+	} else if err := f.Inodes().Rmdir(context.Background(), attr.Ino, "raw\xff"); err != nil {
 		t.Errorf("rmdir with a non-UTF-8 name: %v", err)
 	}
 	badIntact(t, f)

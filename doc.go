@@ -11,8 +11,8 @@
 // side in the shape of os.Root: Create, OpenFile, Mkdir, MkdirAll, Remove,
 // RemoveAll, Rename, Link, Symlink, Readlink, Lstat, Chmod, Chown, Chtimes,
 // Truncate, WriteFile. Open returns a *File, or a *Dir for a directory. The
-// inode-level API (Lookup, CreateAt, RenameAt, ReadDirIno, ...) serves a FUSE
-// server; examples/voldfs-mount is one.
+// inode-level API, FS.Inodes (Lookup, Create, Rename, ReadDir, ...), serves a
+// FUSE server; examples/voldfs-mount is one.
 //
 // Every error a caller sees is an *fs.PathError or *os.LinkError wrapping a
 // syscall.Errno or an fs.Err* sentinel (or ErrCorrupt, ErrNotFormatted,
@@ -65,7 +65,7 @@
 // each other. Partial-block writes record the byte ranges they wrote, so two
 // clients writing different bytes of one block both survive.
 //
-// Close-to-open, like NFS: Open and OpenIno always fetch the current inode,
+// Close-to-open, like NFS: Open and Inodes.Open always fetch the current inode,
 // and a File's writes are published by Sync, Close, Truncate, or when its
 // write-back buffer (Options.WriteBuffer) fills. Within one FS the open
 // Files of an inode share one write-back state, like a kernel page cache: a

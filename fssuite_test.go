@@ -756,7 +756,7 @@ func testRenameAttr(t *testing.T, e *env) {
 	if a := attr(t, f, "victim"); a.Ino != ino {
 		t.Fatalf("victim ino %d, want %d", a.Ino, ino)
 	}
-	if _, err := f.GetAttr(vino); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := f.Inodes().GetAttr(context.Background(), vino); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("replaced inode still there: %v", err)
 	}
 	checkTree(t, f, ".")
@@ -1758,9 +1758,9 @@ func testAttr(t *testing.T, e *env) {
 	}
 	// GetAttr and Lookup agree with Lstat.
 	fa := attr(t, f, "a/f")
-	ga, err := f.GetAttr(fa.Ino)
+	ga, err := f.Inodes().GetAttr(context.Background(), fa.Ino)
 	must(t, err)
-	la, err := f.Lookup(attr(t, f, "a").Ino, "f")
+	la, err := f.Inodes().Lookup(context.Background(), attr(t, f, "a").Ino, "f")
 	must(t, err)
 	if ga.Ino != fa.Ino || la.Ino != fa.Ino || ga.Size != 1 {
 		t.Fatalf("GetAttr %+v Lookup %+v", ga, la)
@@ -1964,7 +1964,7 @@ func testBigDir(t *testing.T, e *env) {
 	for w := range workers {
 		g.Go(func() error {
 			for i := w; i < n; i += workers {
-				file, err := f.CreateAt(dirIno, fmt.Sprintf("entry-%07d", i), os.O_RDWR|os.O_EXCL, 0o644)
+				file, err := f.Inodes().Create(context.Background(), dirIno, fmt.Sprintf("entry-%07d", i), os.O_RDWR|os.O_EXCL, 0o644, nil)
 				if err != nil {
 					return err
 				}
@@ -1997,7 +1997,7 @@ func testBigDir(t *testing.T, e *env) {
 	var cookie uint64
 	count := 0
 	for {
-		page, err := e.reopen(t).ReadDirIno(dirIno, cookie, 1000)
+		page, err := e.reopen(t).Inodes().ReadDir(context.Background(), dirIno, cookie, 1000)
 		must(t, err)
 		if len(page) == 0 {
 			break
@@ -2038,7 +2038,7 @@ func testReaddirStability(t *testing.T, e *env) {
 	dir := attr(t, f, "d").Ino
 	const stable = 2000
 	for i := range stable {
-		file, err := f.CreateAt(dir, fmt.Sprintf("stable-%05d", i), os.O_RDWR|os.O_EXCL, 0o644)
+		file, err := f.Inodes().Create(context.Background(), dir, fmt.Sprintf("stable-%05d", i), os.O_RDWR|os.O_EXCL, 0o644, nil)
 		must(t, err)
 		must(t, file.Close())
 	}
@@ -2056,7 +2056,7 @@ func testReaddirStability(t *testing.T, e *env) {
 			default:
 			}
 			name := fmt.Sprintf("churn-%06d", i)
-			file, err := other.CreateAt(dir, name, os.O_RDWR|os.O_EXCL, 0o644)
+			file, err := other.Inodes().Create(context.Background(), dir, name, os.O_RDWR|os.O_EXCL, 0o644, nil)
 			if err != nil {
 				return err
 			}
@@ -2064,7 +2064,7 @@ func testReaddirStability(t *testing.T, e *env) {
 				return err
 			}
 			if i%2 == 0 {
-				if err := other.UnlinkAt(dir, name); err != nil {
+				if err := other.Inodes().Unlink(context.Background(), dir, name); err != nil {
 					return err
 				}
 			}
@@ -2080,7 +2080,7 @@ func testReaddirStability(t *testing.T, e *env) {
 			seen := map[string]bool{}
 			var cookie uint64
 			for {
-				ents, err := f.ReadDirIno(dir, cookie, page)
+				ents, err := f.Inodes().ReadDir(context.Background(), dir, cookie, page)
 				must(t, err)
 				if len(ents) == 0 {
 					break
@@ -2209,7 +2209,7 @@ func testCorrupt(t *testing.T, e *env) {
 	checkCorrupt("ReadFile", err, keys[fino])
 	checkCorrupt("WriteFile", g.WriteFile("d/f", nil, 0o644), keys[fino])
 	checkCorrupt("Remove", g.Remove("d/f"), keys[fino])
-	_, err = g.GetAttr(fino)
+	_, err = g.Inodes().GetAttr(context.Background(), fino)
 	checkCorrupt("GetAttr", err, keys[fino])
 	// Other files are unaffected.
 	wantContent(t, g, "d/big", pattern(5*f.BlockSize(), 1))
