@@ -159,4 +159,3 @@ func parentIno(t *testing.T, f *FS, p string) uint64 {
 	must(t, err)
 	return ci.n.parent
 }
-

@@ -271,4 +271,3 @@ func testAttr(t *testing.T, e *env) {
 	}
 	checkTree(t, e, f, ".")
 }
-

@@ -233,4 +233,3 @@ func testSparseHuge(t *testing.T, e *env) {
 		t.Fatalf("%d block keys after removing the only file", n)
 	}
 }
-

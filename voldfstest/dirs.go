@@ -308,4 +308,3 @@ func testReaddirStability(t *testing.T, e *env) {
 	}
 	t.Logf("%d listings, %d churn creates", listings, churned.Load())
 }
-

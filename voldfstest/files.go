@@ -384,4 +384,3 @@ func testClosedFile(t *testing.T, e *env) {
 		t.Fatal("second FS.Close succeeded")
 	}
 }
-

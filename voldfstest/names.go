@@ -315,4 +315,3 @@ func testNames(t *testing.T, e *env) {
 		t.Fatalf("entries: %q", names(ents))
 	}
 }
-

@@ -82,7 +82,7 @@ func testRename(t *testing.T, e *env) {
 		{"r/f1", "r/missing/x", 0, fs.ErrNotExist, nil},
 		{"r/f1", "r/f2/x", 0, syscall.ENOTDIR, nil},
 		{"r/f1", "r/f1/x", 0, syscall.ENOTDIR, nil},
-		{".", "r/x", 0, nil, nil},                            // some error: checked below
+		{".", "r/x", 0, nil, nil},                                   // some error: checked below
 		{"r/f1", "r/x", voldfs.RenameExchange, syscall.ENOENT, nil}, // exchange needs both names
 		{"r/f1", "r/f2", voldfs.RenameExchange | voldfs.RenameNoReplace, syscall.EINVAL, nil},
 	}

@@ -355,4 +355,3 @@ func (b *blockingStore) Delete(ctx context.Context, key string, old backend.Vers
 	}
 	return b.Store.Delete(ctx, key, old)
 }
-
