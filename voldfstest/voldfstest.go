@@ -48,7 +48,8 @@ type Config struct {
 	// BigDir is the number of entries the big-directory subtest creates in
 	// one directory: a tenth under -short, a fifth under the race detector.
 	// Zero means 100,000. A store whose every write is a network round trip
-	// or an fsync wants a few thousand.
+	// or an fsync wants a few thousand or fewer. The listing-stability
+	// subtest keeps min(BigDir, 2000) names in its directory.
 	BigDir int
 }
 
