@@ -269,5 +269,5 @@ func testAttr(t *testing.T, e *env) {
 	if a := attr(t, f, "big"); a.Blocks < uint64(10*f.BlockSize()/512) {
 		t.Fatalf("blocks %d", a.Blocks)
 	}
-	checkTree(t, e, f, ".")
+	checkTree(t, f, ".")
 }

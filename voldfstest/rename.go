@@ -126,7 +126,7 @@ func testRename(t *testing.T, e *env) {
 			if tc.check != nil {
 				tc.check(t)
 			}
-			checkTree(t, e, f, ".")
+			checkTree(t, f, ".")
 		})
 	}
 }
@@ -161,5 +161,5 @@ func testRenameAttr(t *testing.T, e *env) {
 	if _, err := getAttr(f, vino); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("replaced inode still there: %v", err)
 	}
-	checkTree(t, e, f, ".")
+	checkTree(t, f, ".")
 }

@@ -239,5 +239,5 @@ func testPersistence(t *testing.T, e *env) {
 	if err := fstest.TestFS(g, paths...); err != nil {
 		t.Fatal(err)
 	}
-	checkTree(t, e, g, ".")
+	checkTree(t, g, ".")
 }

@@ -131,7 +131,8 @@ var subtests = []subtest{
 	{name: "StdlibFS", bs: 4096, fn: testStdlibFS},
 	{name: "StdlibFSDefaultBlock", fn: testStdlibFS},
 	{name: "Persistence", bs: 4096, fn: testPersistence},
-	{name: "Workload", fn: testWorkload},
+	{name: "Workload", bs: 64 << 10, fn: testWorkload},
+	{name: "WorkloadSmallBlock", bs: 4096, fn: testWorkload},
 	// store.go
 	{name: "Corrupt", bs: 4096, fn: testCorrupt},
 	{name: "FormatOpen", bs: 4096, fn: testFormatOpen},

@@ -14,7 +14,7 @@ import (
 	"github.com/voldfs/voldfs"
 )
 
-// testWorkload is a compact mixed workload at the default block size:
+// testWorkload is a compact mixed workload:
 // inline, one-block and multi-block files, an overwrite in the middle,
 // renames within and across directories, a directory move, a hard link,
 // a truncate, a remove and a symlink. A second client then checks every
