@@ -49,9 +49,7 @@ func testReadDir(t *testing.T, e *env) {
 	}
 	ents, err = fs.ReadDir(f, "d")
 	require.NoError(t, err)
-	if len(ents) != 300 {
-		t.Fatalf("fs.ReadDir: %d", len(ents))
-	}
+	require.Len(t, ents, 300, "fs.ReadDir: %d", len(ents))
 	writeFile(t, f, "file", nil)
 	_, err = f.ReadDir("file")
 	wantErr(t, "ReadDir file", err, syscall.ENOTDIR, "path")
@@ -81,9 +79,7 @@ func testDirReadDirN(t *testing.T, e *env) {
 		for {
 			ents, err := rd.ReadDir(page)
 			if err == io.EOF {
-				if len(ents) != 0 {
-					t.Fatalf("page %d: io.EOF with %d entries", page, len(ents))
-				}
+				require.Len(t, ents, 0, "page %d: io.EOF with %d entries", page, len(ents))
 				break
 			}
 			require.NoError(t, err)
@@ -97,9 +93,7 @@ func testDirReadDirN(t *testing.T, e *env) {
 				got[e.Name()] = true
 			}
 		}
-		if len(got) != len(want) {
-			t.Fatalf("page %d: %d entries, want %d", page, len(got), len(want))
-		}
+		require.Len(t, got, len(want), "page %d: %d entries, want %d", page, len(got), len(want))
 		// At the end, ReadDir(-1) returns nothing and no error.
 		ents, err := rd.ReadDir(-1)
 		if err != nil || len(ents) != 0 {
@@ -112,9 +106,7 @@ func testDirReadDirN(t *testing.T, e *env) {
 	require.NoError(t, err)
 	ents, err := file.ReadDir(-1)
 	require.NoError(t, err)
-	if len(ents) != 250 {
-		t.Fatalf("ReadDir(-1): %d", len(ents))
-	}
+	require.Len(t, ents, 250, "ReadDir(-1): %d", len(ents))
 	_, err = file.Seek(0, io.SeekStart)
 	require.NoError(t, err)
 	ents, err = file.ReadDir(10)
@@ -165,17 +157,14 @@ func testBigDir(t *testing.T, e *env) {
 	}
 	require.NoError(t, g.Wait())
 	for _, i := range []int{0, 1, n / 2, n - 1} {
-		if _, err := f.Stat(fmt.Sprintf("big/entry-%07d", i)); err != nil {
-			t.Fatal(err)
-		}
+		_, err := f.Stat(fmt.Sprintf("big/entry-%07d", i))
+		require.NoError(t, err)
 	}
 	_, err := f.Stat(fmt.Sprintf("big/entry-%07d", n))
 	wantErr(t, "Stat past the last", err, fs.ErrNotExist, "path")
 	ents, err := f.ReadDir("big")
 	require.NoError(t, err)
-	if len(ents) != n {
-		t.Fatalf("ReadDir: %d entries, want %d", len(ents), n)
-	}
+	require.Len(t, ents, n, "ReadDir: %d entries, want %d", len(ents), n)
 	for i, e := range ents {
 		if want := fmt.Sprintf("entry-%07d", i); e.Name() != want {
 			t.Fatalf("entry %d: %s, want %s", i, e.Name(), want)

@@ -97,16 +97,13 @@ func testRemove(t *testing.T, e *env) {
 	// Removing a symlink removes the link, not its target.
 	require.NoError(t, f.Remove("link"))
 	notExist(t, f, "link")
-	if _, err := f.Stat("full/sub"); err != nil {
-		t.Fatal(err)
-	}
+	_, err := f.Stat("full/sub")
+	require.NoError(t, err)
 	require.NoError(t, f.Remove("full/sub"))
 	require.NoError(t, f.Remove("full"))
 	ents, err := f.ReadDir(".")
 	require.NoError(t, err)
-	if len(ents) != 0 {
-		t.Fatalf("root not empty: %v", names(ents))
-	}
+	require.Len(t, ents, 0, "root not empty: %v", names(ents))
 	// A removed name can be reused, as the other type.
 	require.NoError(t, f.Mkdir("file", 0o755))
 	writeFile(t, f, "full", []byte("now a file"))
@@ -260,9 +257,7 @@ func testNames(t *testing.T, e *env) {
 	require.NoError(t, f.Mkdir("d"+long[1:], 0o755))
 	ents, err := f.ReadDir(".")
 	require.NoError(t, err)
-	if len(ents) != 2 {
-		t.Fatalf("entries %v", names(ents))
-	}
+	require.Len(t, ents, 2, "entries %v", names(ents))
 	tooLong := strings.Repeat("x", 256)
 	ops := []struct {
 		name string
@@ -311,7 +306,5 @@ func testNames(t *testing.T, e *env) {
 	}
 	ents, err = f.ReadDir(".")
 	require.NoError(t, err)
-	if len(ents) != 11 {
-		t.Fatalf("entries: %q", names(ents))
-	}
+	require.Len(t, ents, 11, "entries: %q", names(ents))
 }

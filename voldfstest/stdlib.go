@@ -57,9 +57,7 @@ func testGlobSub(t *testing.T, e *env) {
 	if !slices.Equal(got, []string{"w.go"}) {
 		t.Fatalf("Sub glob: %v", got)
 	}
-	if err := fstest.TestFS(sub, "w.go", "c/v.go"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fstest.TestFS(sub, "w.go", "c/v.go"))
 	// ".." and absolute symlinks stop at the Sub root.
 	sf := sub.(*voldfs.FS)
 	require.NoError(t, sf.Symlink("/w.go", "c/abs"))
@@ -131,14 +129,10 @@ func populate(t *testing.T, f *voldfs.FS) (map[string][]byte, []string) {
 func testStdlibFS(t *testing.T, e *env) {
 	f := e.fs
 	files, paths := populate(t, f)
-	if err := fstest.TestFS(f, paths...); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fstest.TestFS(f, paths...))
 	// A second FS on the store passes too (nothing from caches).
 	if f.BlockSize() <= 64<<10 {
-		if err := fstest.TestFS(e.reopen(t), paths...); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, fstest.TestFS(e.reopen(t), paths...))
 	}
 
 	// fs.WalkDir visits every file once, in lexical order.
@@ -236,8 +230,6 @@ func testPersistence(t *testing.T, e *env) {
 	for p, data := range files {
 		wantContent(t, g, p, data)
 	}
-	if err := fstest.TestFS(g, paths...); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, fstest.TestFS(g, paths...))
 	checkTree(t, g, ".")
 }

@@ -74,9 +74,7 @@ func testCorrupt(t *testing.T, e *env) {
 		if err == nil {
 			t.Fatalf("%s: no error from a corrupt value", what)
 		}
-		if !errors.Is(err, voldfs.ErrCorrupt) {
-			t.Fatalf("%s: %v does not wrap voldfs.ErrCorrupt", what, err)
-		}
+		require.ErrorIs(t, err, voldfs.ErrCorrupt, "%s: %v does not wrap voldfs.ErrCorrupt", what, err)
 		if !strings.Contains(err.Error(), key) {
 			t.Fatalf("%s: %q does not name the key %s", what, err, key)
 		}
@@ -223,9 +221,7 @@ func testCancel(t *testing.T, e *env) {
 		if d := time.Since(start); d > 2*time.Second {
 			t.Fatalf("%s: returned after %v", name, d)
 		}
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("%s: %v, want context.DeadlineExceeded", name, err)
-		}
+		require.ErrorIs(t, err, context.DeadlineExceeded, "%s: %v, want context.DeadlineExceeded", name, err)
 	}
 	// A cancelled (not expired) context is context.Canceled.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -268,9 +264,7 @@ func testOpTimeout(t *testing.T, e *env) {
 		if d := time.Since(start); d > 2*time.Second {
 			t.Fatalf("%s: returned after %v", name, d)
 		}
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("%s: %v, want context.DeadlineExceeded", name, err)
-		}
+		require.ErrorIs(t, err, context.DeadlineExceeded, "%s: %v, want context.DeadlineExceeded", name, err)
 	}
 	blocker.release()
 	wantContent(t, f, "f", []byte("x"))
