@@ -104,7 +104,7 @@ func wantSize(t *testing.T, f *FS, name string, size int64) {
 			t.Errorf("ReadDir entry %s: size %d, want %d", name, info.Size(), size)
 		}
 		ino := info.Sys().(*Attr).Ino
-		ga, err := f.GetAttr(ino)
+		ga, err := f.Inodes().GetAttr(t.Context(), ino)
 		must(t, err)
 		if int64(ga.Size) != size {
 			t.Errorf("GetAttr %s: size %d, want %d", name, ga.Size, size)
@@ -113,7 +113,7 @@ func wantSize(t *testing.T, f *FS, name string, size int64) {
 	if !found {
 		t.Fatalf("ReadDir: no %s", name)
 	}
-	la, err := f.Lookup(RootIno, name)
+	la, err := f.Inodes().Lookup(t.Context(), RootIno, name)
 	must(t, err)
 	if int64(la.Size) != size {
 		t.Errorf("Lookup %s: size %d, want %d", name, la.Size, size)
@@ -193,7 +193,7 @@ func TestSharedOpenTruncate(t *testing.T) {
 
 	// By inode number, as a FUSE server does.
 	size := int64(50)
-	_, err = a.SetAttr(h1.Ino(), &SetAttr{Size: &size})
+	_, err = a.Inodes().SetAttr(t.Context(), h1.Ino(), &SetAttr{Size: &size})
 	must(t, err)
 	wantBytes(t, "h1 after SetAttr", readAll(t, h1), data[:50])
 	wantSize(t, a, "f", 50)
