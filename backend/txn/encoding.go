@@ -1,0 +1,221 @@
+package txn
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/voldfs/voldfs/backend"
+)
+
+// marker is the first byte of every value the wrapper stores in a form of
+// its own. 0xC1 never starts valid UTF-8 and no voldfs record starts with it
+// (voldfs records start with an ASCII kind letter), so existing filesystems
+// read unchanged; a plain value that does start with it is stored escaped.
+const marker byte = 0xC1
+
+// The tags that follow the marker.
+const (
+	tagEscaped   byte = 'E' // a plain value that starts with the marker
+	tagVersioned byte = 'V' // a value that keeps an earlier (logical) version
+	tagLock      byte = 'L' // a lock naming a transaction record
+	tagRecord    byte = 'T' // a transaction record
+)
+
+// Record states.
+const (
+	statePending   byte = 'P'
+	stateCommitted byte = 'C'
+	stateAborted   byte = 'A'
+)
+
+// Lock kinds: what the op does when its transaction commits.
+const (
+	kindPut byte = iota
+	kindDelete
+	kindCheck
+)
+
+// headerRoom bounds what a lock adds to its two values: tag bytes, varints
+// and the record key.
+const headerRoom = 2 + 1 + 3*binary.MaxVarintLen64 + backend.MaxKeyLen
+
+var errCorrupt = errors.New("txn: corrupt lock or record")
+
+// slotKind is what a physical value turned out to be.
+type slotKind int
+
+const (
+	slotAbsent slotKind = iota
+	slotPlain           // a value: plain, escaped or versioned
+	slotLock
+)
+
+// slot is one key as read from the inner store, decoded.
+type slot struct {
+	kind  slotKind
+	phys  backend.Version // the inner store's version (NoVersion: absent)
+	value []byte          // slotPlain: the value
+	ver   backend.Version // slotPlain: its logical version
+	lock  lock            // slotLock
+}
+
+// lock is the value a transaction puts in place of each of its keys.
+type lock struct {
+	record    string
+	kind      byte
+	preExists bool
+	preVer    backend.Version // the pre-image's logical version
+	pre       []byte
+	value     []byte // kindPut: the new value
+}
+
+// encodePlain returns the stored form of a caller's value.
+func encodePlain(v []byte) []byte {
+	if len(v) == 0 || v[0] != marker {
+		return v
+	}
+	b := make([]byte, 0, len(v)+2)
+	return append(append(b, marker, tagEscaped), v...)
+}
+
+// encodeVersioned returns the stored form of v that keeps logical version ver.
+func encodeVersioned(ver backend.Version, v []byte) []byte {
+	b := make([]byte, 0, len(v)+2+binary.MaxVarintLen64)
+	b = append(b, marker, tagVersioned)
+	b = binary.AppendUvarint(b, uint64(ver))
+	return append(b, v...)
+}
+
+func (l *lock) encode() []byte {
+	b := make([]byte, 0, headerRoom+len(l.pre)+len(l.value))
+	b = append(b, marker, tagLock)
+	b = binary.AppendUvarint(b, uint64(len(l.record)))
+	b = append(b, l.record...)
+	flags := l.kind
+	if l.preExists {
+		flags |= 0x80
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(l.preVer))
+	b = binary.AppendUvarint(b, uint64(len(l.pre)))
+	b = append(b, l.pre...)
+	return append(b, l.value...)
+}
+
+// decode interprets a value read from the inner store at version phys.
+func decode(raw []byte, phys backend.Version) (slot, error) {
+	if len(raw) == 0 || raw[0] != marker {
+		return slot{kind: slotPlain, phys: phys, value: raw, ver: phys}, nil
+	}
+	if len(raw) < 2 {
+		return slot{}, errCorrupt
+	}
+	body := raw[2:]
+	switch raw[1] {
+	case tagEscaped:
+		return slot{kind: slotPlain, phys: phys, value: body, ver: phys}, nil
+	case tagVersioned:
+		ver, n := binary.Uvarint(body)
+		if n <= 0 || ver == 0 {
+			return slot{}, errCorrupt
+		}
+		return slot{kind: slotPlain, phys: phys, value: body[n:], ver: backend.Version(ver)}, nil
+	case tagRecord:
+		// A record read as a key: shown as it is.
+		return slot{kind: slotPlain, phys: phys, value: raw, ver: phys}, nil
+	case tagLock:
+		var d reader
+		d.b = body
+		var l lock
+		l.record = string(d.bytes())
+		flags := d.byte()
+		l.kind, l.preExists = flags&0x7f, flags&0x80 != 0
+		l.preVer = backend.Version(d.uvarint())
+		l.pre = d.bytes()
+		l.value = d.b
+		if d.bad || l.kind > kindCheck || l.record == "" {
+			return slot{}, errCorrupt
+		}
+		return slot{kind: slotLock, phys: phys, lock: l}, nil
+	}
+	return slot{}, errCorrupt
+}
+
+// record is a transaction record: its state and the keys it locks.
+type record struct {
+	state byte
+	keys  []string
+}
+
+func (r *record) encode() []byte {
+	b := []byte{marker, tagRecord, r.state}
+	b = binary.AppendUvarint(b, uint64(len(r.keys)))
+	for _, k := range r.keys {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+	}
+	return b
+}
+
+func decodeRecord(raw []byte) (record, error) {
+	if len(raw) < 3 || raw[0] != marker || raw[1] != tagRecord {
+		return record{}, errCorrupt
+	}
+	r := record{state: raw[2]}
+	if r.state != statePending && r.state != stateCommitted && r.state != stateAborted {
+		return record{}, errCorrupt
+	}
+	d := reader{b: raw[3:]}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		return record{}, errCorrupt
+	}
+	r.keys = make([]string, 0, n)
+	for range n {
+		r.keys = append(r.keys, string(d.bytes()))
+	}
+	if d.bad {
+		return record{}, errCorrupt
+	}
+	return r, nil
+}
+
+// reader decodes varint-framed fields; the first error sticks.
+type reader struct {
+	b   []byte
+	bad bool
+}
+
+func (d *reader) uvarint() uint64 {
+	if d.bad {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *reader) byte() byte {
+	if d.bad || len(d.b) == 0 {
+		d.bad = true
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *reader) bytes() []byte {
+	n := d.uvarint()
+	if d.bad || n > uint64(len(d.b)) {
+		d.bad = true
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
