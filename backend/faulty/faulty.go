@@ -7,6 +7,11 @@
 // store stops answering at operation i, as if the client crashed) or
 // OnIndex(i), and checks that each run either succeeds or returns ErrInjected
 // and leaves the filesystem consistent.
+//
+// Real network failures are not ErrInjected but errno-carrying errors such as
+// a *net.OpError wrapping syscall.ECONNRESET: FailWith makes any injector fail
+// with such an error (NetError, ErrConnReset, ErrBrokenPipe, ErrTimedOut)
+// instead, and LostReply applies an operation and then fails it with one.
 package faulty
 
 import (

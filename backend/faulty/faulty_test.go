@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -303,6 +305,44 @@ func TestSweep(t *testing.T) {
 		}
 		if f.Ops() != i+1 {
 			t.Fatalf("i=%d: workload went on after the failure: %d ops", i, f.Ops())
+		}
+	}
+}
+
+func TestNetErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		errno syscall.Errno
+	}{
+		{faulty.ErrConnReset, syscall.ECONNRESET},
+		{faulty.ErrBrokenPipe, syscall.EPIPE},
+		{faulty.ErrTimedOut, syscall.ETIMEDOUT},
+	} {
+		m := memory.New()
+		f := faulty.Wrap(m, faulty.FailWith(faulty.OnIndex(1), tc.err))
+		if _, err := f.CAS(ctx, "a", backend.NoVersion, []byte("1")); err != nil {
+			t.Fatalf("operation 0 failed: %v", err)
+		}
+		_, err := f.CAS(ctx, "b", backend.NoVersion, []byte("2"))
+		var op *net.OpError
+		if !errors.Is(err, tc.errno) || !errors.Is(err, faulty.ErrInjected) || errors.Is(err, faulty.ErrReplyLost) || !errors.As(err, &op) {
+			t.Errorf("injected %v: got %v, want a *net.OpError wrapping %v and ErrInjected, not ErrReplyLost", tc.err, err, tc.errno)
+		}
+		if _, _, err := m.Get(ctx, "b"); !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("a failed operation was applied: Get = %v", err)
+		}
+
+		// A lost reply: applied, and the caller gets the network error.
+		f.SetInjector(faulty.LostReply(0, tc.err))
+		_, err = f.CAS(ctx, "c", backend.NoVersion, []byte("3"))
+		if !errors.Is(err, tc.errno) || !errors.Is(err, faulty.ErrReplyLost) || !errors.Is(err, faulty.ErrInjected) || !errors.As(err, &op) {
+			t.Errorf("lost reply with %v: got %v, want a *net.OpError wrapping %v and ErrReplyLost", tc.err, err, tc.errno)
+		}
+		if v, _, err := m.Get(ctx, "c"); err != nil || string(v) != "3" {
+			t.Errorf("the lost-reply CAS was not applied: Get = %q, %v", v, err)
+		}
+		if _, err := f.CAS(ctx, "d", backend.NoVersion, []byte("4")); err != nil {
+			t.Errorf("the operation after the lost reply: %v", err)
 		}
 	}
 }
