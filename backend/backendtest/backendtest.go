@@ -30,8 +30,8 @@ import (
 // should register with t.Cleanup only what outlives the store, such as the
 // server.
 //
-// The optional interfaces (backend.BatchGetter, Lister, Putter, SizeLimiter)
-// are tested when the store implements them; the subtests of the others are
+// The optional interfaces (backend.BatchGetter, Lister, Putter, SizeLimiter,
+// Committer) are tested when the store implements them; the subtests of the others are
 // skipped. Values are tested at the store's MaxValueSize (and one byte over)
 // when it states a limit of at most 64 MiB, else at 1 MiB. After Close, every
 // call must fail with backend.ErrClosed, even when other stores share the
@@ -59,6 +59,7 @@ func RunConformanceTests(t *testing.T, newStore func(t *testing.T) backend.Store
 		{"GetMulti", testGetMulti},
 		{"List", testList},
 		{"Put", testPut},
+		{"Commit", testCommit},
 		{"Close", testClose},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,9 +2,11 @@ package txn
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/voldfs/voldfs/backend"
@@ -94,29 +96,25 @@ func (s *Store) commitOne(ctx context.Context, op backend.Op) (backend.Version, 
 }
 
 // attempt runs the protocol once. It returns errAborted if another client
-// aborted the record before the commit.
+// aborted the transaction before its commit.
 func (s *Store) attempt(ctx context.Context, ops []backend.Op) ([]backend.Version, error) {
 	// Lock in key order, so that transactions waiting for each other's
 	// locks cannot wait in a cycle.
 	order := make([]int, 0, len(ops))
-	keys := make([]string, 0, len(ops))
 	for i, op := range ops {
 		if op.Check && op.Old == backend.AnyVersion {
 			continue // no condition, no write
 		}
 		order = append(order, i)
 	}
-	slices.SortFunc(order, func(a, b int) int {
-		switch {
-		case ops[a].Key < ops[b].Key:
-			return -1
-		case ops[a].Key > ops[b].Key:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(ops[a].Key, ops[b].Key) })
+	keys := make([]string, 0, len(order))
 	for _, i := range order {
 		keys = append(keys, ops[i].Key)
+	}
+	vers := make([]backend.Version, len(ops))
+	if len(order) == 0 {
+		return vers, nil
 	}
 
 	// 1. Read every key; a plain value that fails its condition ends the
@@ -139,93 +137,75 @@ func (s *Store) attempt(ctx context.Context, ops []backend.Op) ([]backend.Versio
 		slots[i] = &sl
 	}
 
-	// 2. Create the record: the transaction exists, pending.
-	rk := s.newRecordKey()
-	rec := record{state: statePending, keys: keys}
-	recVer, err := s.createRecord(ctx, rk, rec.encode())
-	if err != nil {
-		return nil, err
-	}
-
-	// 3. Lock every key.
+	// 2. Lock every key, the primary first: its lock is the transaction's
+	// record, pending.
+	var id [idLen]byte
+	_, _ = rand.Read(id[:])
+	base := lock{primary: keys[0], id: string(id[:])}
 	locked := make([]slot, len(ops))
-	for _, i := range order {
-		l, err := s.lockKey(ctx, rk, ops[i], slots[i])
+	for n, i := range order {
+		l := base
+		if n == 0 {
+			l.state, l.keys = statePending, keys
+		}
+		sl, err := s.lockKey(ctx, l, ops[i], slots[i])
 		if err != nil {
-			// Only this client commits the record, and it will not:
-			// nothing applies whatever happens next.
-			s.giveUp(ctx, rk, rec, recVer)
+			// Only this client commits, and it will not: nothing applies
+			// whatever happens next.
+			if n > 0 {
+				s.giveUp(ctx, locked[order[0]])
+			} else if !errors.Is(err, backend.ErrConflict) {
+				s.giveUpUnknown(ctx, base)
+			}
 			return nil, err
 		}
-		locked[i] = l
+		locked[i] = sl
 	}
 
-	// 4. Commit: one CAS of the record.
-	committed := record{state: stateCommitted, keys: keys}
-	recVer, err = s.commitRecord(ctx, rk, recVer, committed.encode())
+	// 3. Commit: one CAS of the primary lock from pending to committed.
+	prim, err := s.commitPrimary(ctx, locked[order[0]])
 	if err != nil {
 		if errors.Is(err, errAborted) {
-			s.cleanup(ctx, rk, record{state: stateAborted, keys: keys}, recVer)
+			_ = s.cleanup(ctx, prim)
 		}
 		return nil, err
 	}
+	locked[order[0]] = prim
 
-	// 5. Release the locks. The commit has happened: failures here only
-	// leave locks that readers resolve, and a record for later cleanup.
-	vers := make([]backend.Version, len(ops))
+	// 4. Release the locks, the primary last. The commit has happened:
+	// failures here only leave locks that readers resolve.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	done := true
-	for _, i := range order {
+	for _, i := range order[1:] {
 		wg.Go(func() {
 			v, ok := s.release(ctx, ops[i], locked[i])
+			mu.Lock()
 			vers[i] = v
-			if !ok {
-				mu.Lock()
-				done = false
-				mu.Unlock()
-			}
+			done = done && ok
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	if done {
-		_ = s.inner.Delete(ctx, rk, recVer)
+	if !done {
+		// The primary must stay until every other lock is released.
+		i := order[0]
+		if !ops[i].Delete && !ops[i].Check {
+			vers[i] = prim.lock.commitVer
+		}
+		return vers, nil
 	}
+	vers[order[0]], _ = s.release(ctx, ops[order[0]], prim)
 	return vers, nil
 }
 
-// createRecord creates the pending record under a fresh key.
-func (s *Store) createRecord(ctx context.Context, key string, value []byte) (backend.Version, error) {
-	for {
-		ver, err := s.inner.CAS(ctx, key, backend.NoVersion, value)
-		if err == nil {
-			return ver, nil
-		}
-		if errors.Is(err, backend.ErrTooLarge) || errors.Is(err, backend.ErrInvalidKey) || errors.Is(err, backend.ErrClosed) {
-			return backend.NoVersion, err
-		}
-		// A conflict on a fresh random key means an earlier try of this
-		// call was applied; so may an unknown outcome. Look.
-		_, ver, rerr := s.readRecord(ctx, key)
-		if rerr != nil {
-			return backend.NoVersion, err
-		}
-		if ver != backend.NoVersion {
-			return ver, nil
-		}
-		if errors.Is(err, backend.ErrConflict) {
-			return backend.NoVersion, err
-		}
-	}
-}
-
-// lockKey replaces op's key with a lock naming the record rk, if the key
-// satisfies op's condition, and returns the lock as stored. sl is the key's
-// slot as last read.
-func (s *Store) lockKey(ctx context.Context, rk string, op backend.Op, sl *slot) (slot, error) {
+// lockKey replaces op's key with the lock l (completed with op and the
+// key's pre-image), if the key satisfies op's condition, and returns the
+// lock as stored. sl is the key's slot as last read.
+func (s *Store) lockKey(ctx context.Context, l lock, op backend.Op, sl *slot) (slot, error) {
 	limit := backend.MaxValueSize(s.inner)
 	for {
-		if sl != nil && sl.kind == slotLock && sl.lock.record == rk {
+		if sl != nil && sl.kind == slotLock && sl.lock.primary == l.primary && sl.lock.id == l.id {
 			return *sl, nil // an earlier try that reported failure was applied
 		}
 		c, err := s.current(ctx, op.Key, sl, func(v view) bool { return v.matches(op.Old) })
@@ -235,14 +215,14 @@ func (s *Store) lockKey(ctx context.Context, rk string, op backend.Op, sl *slot)
 		if !c.v.matches(op.Old) {
 			return slot{}, conflict(op.Key)
 		}
-		l := lock{record: rk, kind: kindPut, preExists: c.v.exists, preVer: c.v.ver, pre: c.v.value}
+		l.preExists, l.preVer, l.pre = c.v.exists, c.v.ver, c.v.value
 		switch {
 		case op.Check:
 			l.kind = kindCheck
 		case op.Delete:
 			l.kind = kindDelete
 		default:
-			l.value = op.Value
+			l.kind, l.value = kindPut, op.Value
 		}
 		enc := l.encode()
 		if limit > 0 && len(enc) > limit {
@@ -265,33 +245,50 @@ func (s *Store) lockKey(ctx context.Context, rk string, op backend.Op, sl *slot)
 	}
 }
 
-// commitRecord moves the record from pending to committed and returns its
-// new version, or errAborted if another client aborted it first.
-func (s *Store) commitRecord(ctx context.Context, key string, ver backend.Version, value []byte) (backend.Version, error) {
+// commitPrimary moves the primary lock from pending to committed and
+// returns it as stored, or errAborted (with the primary as found) if
+// another client aborted the transaction first.
+func (s *Store) commitPrimary(ctx context.Context, prim slot) (slot, error) {
+	l := prim.lock
+	l.state = stateCommitted
 	for {
-		nv, err := s.inner.CAS(ctx, key, ver, value)
+		l.commitVer = prim.phys
+		nv, err := s.inner.CAS(ctx, l.primary, prim.phys, l.encode())
 		if err == nil {
-			return nv, nil
+			return slot{kind: slotLock, phys: nv, lock: l}, nil
 		}
-		rec, rv, rerr := s.readRecord(ctx, key)
+		x, rerr := s.read(ctx, l.primary)
 		if rerr != nil {
-			return backend.NoVersion, err // outcome unknown
+			return slot{}, err // outcome unknown
 		}
-		switch rec.state {
+		if x.kind != slotLock || x.lock.id != l.id {
+			return slot{kind: slotAbsent}, errAborted // aborted and released
+		}
+		switch x.lock.state {
 		case stateCommitted:
-			return rv, nil // the unknown outcome was a success
+			return x, nil // the unknown outcome was a success
 		case stateAborted:
-			return rv, errAborted
+			return x, errAborted
 		}
-		ver = rv // still pending: the CAS did not apply
+		prim = x // still pending: the CAS did not apply
 	}
 }
 
-// giveUp aborts a record its owner will not commit and releases the locks
-// taken so far, best effort: helpers finish what it leaves.
-func (s *Store) giveUp(ctx context.Context, key string, rec record, ver backend.Version) {
-	if rec, ver, err := s.abort(ctx, key, rec, ver); err == nil {
-		s.cleanup(ctx, key, rec, ver)
+// giveUp aborts a transaction its owner will not commit, given its primary
+// lock, and releases the locks taken so far, best effort: other clients
+// finish what it leaves.
+func (s *Store) giveUp(ctx context.Context, prim slot) {
+	if prim, err := s.abort(ctx, prim); err == nil {
+		_ = s.cleanup(ctx, prim)
+	}
+}
+
+// giveUpUnknown gives up a transaction whose primary lock may or may not
+// have been placed.
+func (s *Store) giveUpUnknown(ctx context.Context, base lock) {
+	x, err := s.read(ctx, base.primary)
+	if err == nil && x.kind == slotLock && x.lock.id == base.id {
+		s.giveUp(ctx, x)
 	}
 }
 
@@ -299,15 +296,14 @@ func (s *Store) giveUp(ctx context.Context, key string, rec record, ver backend.
 // returns the key's new version (NoVersion for deletes and checks) and
 // whether the lock is known to be gone.
 func (s *Store) release(ctx context.Context, op backend.Op, l slot) (backend.Version, bool) {
-	lv := l.phys
 	if op.Delete || op.Check {
 		return backend.NoVersion, s.finish(ctx, op.Key, l, stateCommitted) == nil
 	}
-	ver, err := s.inner.CAS(ctx, op.Key, lv, encodePlain(op.Value))
+	ver, err := s.inner.CAS(ctx, op.Key, l.phys, encodePlain(op.Value))
 	if err == nil {
 		return ver, true
 	}
-	// Someone else released it, keeping the lock's version as the value's
-	// (or the outcome is unknown, and the lock may still stand at lv).
-	return lv, errors.Is(err, backend.ErrConflict)
+	// Someone else released it, keeping the lock's logical version as the
+	// value's (or the outcome is unknown, and the lock may still stand).
+	return l.lock.logical(l.phys, stateCommitted).ver, errors.Is(err, backend.ErrConflict)
 }

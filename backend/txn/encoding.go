@@ -17,11 +17,10 @@ const marker byte = 0xC1
 const (
 	tagEscaped   byte = 'E' // a plain value that starts with the marker
 	tagVersioned byte = 'V' // a value that keeps an earlier (logical) version
-	tagLock      byte = 'L' // a lock naming a transaction record
-	tagRecord    byte = 'T' // a transaction record
+	tagLock      byte = 'L' // a lock naming its transaction's primary key
 )
 
-// Record states.
+// Transaction states, kept in the primary lock.
 const (
 	statePending   byte = 'P'
 	stateCommitted byte = 'C'
@@ -35,11 +34,15 @@ const (
 	kindCheck
 )
 
-// headerRoom bounds what a lock adds to its two values: tag bytes, varints
-// and the record key.
-const headerRoom = 2 + 1 + 3*binary.MaxVarintLen64 + backend.MaxKeyLen
+// idLen is the length of a transaction id.
+const idLen = 16
 
-var errCorrupt = errors.New("txn: corrupt lock or record")
+// headerRoom bounds what a secondary lock adds to its two values: tag
+// bytes, varints, the primary key and the id. A primary lock also holds the
+// list of keys.
+const headerRoom = 2 + 2 + 3*binary.MaxVarintLen64 + backend.MaxKeyLen + idLen
+
+var errCorrupt = errors.New("txn: corrupt lock")
 
 // slotKind is what a physical value turned out to be.
 type slotKind int
@@ -59,14 +62,55 @@ type slot struct {
 	lock  lock            // slotLock
 }
 
-// lock is the value a transaction puts in place of each of its keys.
+// lock is the value a transaction puts in place of each of its keys. The
+// lock of the first key (the primary) is the transaction's record: it holds
+// the state and the list of keys; the others name the primary.
 type lock struct {
-	record    string
+	primary   string
+	id        string // idLen random bytes
+	state     byte   // the primary: statePending, ...; 0 in the others
+	keys      []string
+	// the committed primary: its version when pending, which is the key's
+	// logical version once committed. Its physical version cannot be: a
+	// CAS with it would replace the primary before the other locks.
+	commitVer backend.Version
 	kind      byte
 	preExists bool
 	preVer    backend.Version // the pre-image's logical version
 	pre       []byte
 	value     []byte // kindPut: the new value
+}
+
+// txn names the lock's transaction (for the table of first sightings).
+func (l *lock) txn() string { return l.primary + "\x00" + l.id }
+
+func (l *lock) encode() []byte {
+	n := headerRoom + len(l.pre) + len(l.value)
+	for _, k := range l.keys {
+		n += len(k) + binary.MaxVarintLen64
+	}
+	b := make([]byte, 0, n)
+	b = append(b, marker, tagLock)
+	b = binary.AppendUvarint(b, uint64(len(l.primary)))
+	b = append(b, l.primary...)
+	b = append(b, l.id...)
+	flags := l.kind
+	if l.preExists {
+		flags |= 0x80
+	}
+	b = append(b, flags, l.state)
+	if l.state != 0 {
+		b = binary.AppendUvarint(b, uint64(l.commitVer))
+		b = binary.AppendUvarint(b, uint64(len(l.keys)))
+		for _, k := range l.keys {
+			b = binary.AppendUvarint(b, uint64(len(k)))
+			b = append(b, k...)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(l.preVer))
+	b = binary.AppendUvarint(b, uint64(len(l.pre)))
+	b = append(b, l.pre...)
+	return append(b, l.value...)
 }
 
 // encodePlain returns the stored form of a caller's value.
@@ -84,22 +128,6 @@ func encodeVersioned(ver backend.Version, v []byte) []byte {
 	b = append(b, marker, tagVersioned)
 	b = binary.AppendUvarint(b, uint64(ver))
 	return append(b, v...)
-}
-
-func (l *lock) encode() []byte {
-	b := make([]byte, 0, headerRoom+len(l.pre)+len(l.value))
-	b = append(b, marker, tagLock)
-	b = binary.AppendUvarint(b, uint64(len(l.record)))
-	b = append(b, l.record...)
-	flags := l.kind
-	if l.preExists {
-		flags |= 0x80
-	}
-	b = append(b, flags)
-	b = binary.AppendUvarint(b, uint64(l.preVer))
-	b = binary.AppendUvarint(b, uint64(len(l.pre)))
-	b = append(b, l.pre...)
-	return append(b, l.value...)
 }
 
 // decode interprets a value read from the inner store at version phys.
@@ -120,64 +148,38 @@ func decode(raw []byte, phys backend.Version) (slot, error) {
 			return slot{}, errCorrupt
 		}
 		return slot{kind: slotPlain, phys: phys, value: body[n:], ver: backend.Version(ver)}, nil
-	case tagRecord:
-		// A record read as a key: shown as it is.
-		return slot{kind: slotPlain, phys: phys, value: raw, ver: phys}, nil
 	case tagLock:
-		var d reader
-		d.b = body
+		d := reader{b: body}
 		var l lock
-		l.record = string(d.bytes())
+		l.primary = string(d.bytes())
+		l.id = string(d.fixed(idLen))
 		flags := d.byte()
 		l.kind, l.preExists = flags&0x7f, flags&0x80 != 0
+		l.state = d.byte()
+		switch l.state {
+		case 0:
+		case statePending, stateCommitted, stateAborted:
+			l.commitVer = backend.Version(d.uvarint())
+			n := d.uvarint()
+			if n > uint64(len(d.b)) {
+				return slot{}, errCorrupt
+			}
+			l.keys = make([]string, 0, n)
+			for range n {
+				l.keys = append(l.keys, string(d.bytes()))
+			}
+		default:
+			return slot{}, errCorrupt
+		}
 		l.preVer = backend.Version(d.uvarint())
 		l.pre = d.bytes()
 		l.value = d.b
-		if d.bad || l.kind > kindCheck || l.record == "" {
+		if d.bad || l.kind > kindCheck || l.primary == "" {
 			return slot{}, errCorrupt
 		}
 		return slot{kind: slotLock, phys: phys, lock: l}, nil
 	}
 	return slot{}, errCorrupt
-}
-
-// record is a transaction record: its state and the keys it locks.
-type record struct {
-	state byte
-	keys  []string
-}
-
-func (r *record) encode() []byte {
-	b := []byte{marker, tagRecord, r.state}
-	b = binary.AppendUvarint(b, uint64(len(r.keys)))
-	for _, k := range r.keys {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-	}
-	return b
-}
-
-func decodeRecord(raw []byte) (record, error) {
-	if len(raw) < 3 || raw[0] != marker || raw[1] != tagRecord {
-		return record{}, errCorrupt
-	}
-	r := record{state: raw[2]}
-	if r.state != statePending && r.state != stateCommitted && r.state != stateAborted {
-		return record{}, errCorrupt
-	}
-	d := reader{b: raw[3:]}
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		return record{}, errCorrupt
-	}
-	r.keys = make([]string, 0, n)
-	for range n {
-		r.keys = append(r.keys, string(d.bytes()))
-	}
-	if d.bad {
-		return record{}, errCorrupt
-	}
-	return r, nil
 }
 
 // reader decodes varint-framed fields; the first error sticks.
@@ -207,6 +209,16 @@ func (d *reader) byte() byte {
 	c := d.b[0]
 	d.b = d.b[1:]
 	return c
+}
+
+func (d *reader) fixed(n int) []byte {
+	if d.bad || n > len(d.b) {
+		d.bad = true
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
 }
 
 func (d *reader) bytes() []byte {

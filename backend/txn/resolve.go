@@ -31,7 +31,11 @@ func (l *lock) logical(phys backend.Version, state byte) view {
 	if state == stateCommitted {
 		switch l.kind {
 		case kindPut:
-			// A committed lock's logical version is its physical one.
+			// A committed lock's logical version is its physical one,
+			// but for the primary's (see commitVer).
+			if l.state != 0 {
+				return view{exists: true, value: l.value, ver: l.commitVer}
+			}
 			return view{exists: true, value: l.value, ver: phys}
 		case kindDelete:
 			return view{}
@@ -43,11 +47,12 @@ func (l *lock) logical(phys backend.Version, state byte) view {
 	return view{exists: true, value: l.pre, ver: l.preVer}
 }
 
-// current returns key's state, resolving a lock from its record. sl, if not
-// nil, is a slot just read. A lock of a pending transaction is waited out
-// when wait (if not nil) says its outcome matters to the caller, and aborted
-// once it has been pending for the timeout; otherwise current returns it with
-// final false and the pre-image as the view.
+// current returns key's state, resolving a lock from its transaction's
+// primary lock. sl, if not nil, is a slot just read. A lock of a pending
+// transaction is waited out when wait (if not nil) says its outcome matters
+// to the caller, and aborted once it has been pending for the timeout;
+// otherwise current returns it with final false and the pre-image as the
+// view.
 func (s *Store) current(ctx context.Context, key string, sl *slot, wait func(view) bool) (cur, error) {
 	var b backoff
 	for {
@@ -62,29 +67,43 @@ func (s *Store) current(ctx context.Context, key string, sl *slot, wait func(vie
 			return cur{sl: *sl, v: sl.view(), final: true}, nil
 		}
 		l := &sl.lock
-		rec, recPhys, err := s.readRecord(ctx, l.record)
+		prim, err := s.primary(ctx, key, sl)
 		if err != nil {
 			return cur{}, err
 		}
-		old := s.age(l.record) >= s.timeout
-		if rec.state != statePending {
-			if recPhys == backend.NoVersion {
-				s.forget(l.record)
-			} else if old {
+		state := stateAborted // the primary is released: finished
+		if prim.kind == slotLock {
+			state = prim.lock.state
+		}
+		old := s.age(l.txn()) >= s.timeout
+		if state != statePending {
+			switch {
+			case prim.kind != slotLock:
+				s.forget(l.txn())
+			case state == stateCommitted && l.state != 0 && wait != nil:
+				// A writer must not replace a committed primary before the
+				// other locks are released: they would then read as
+				// aborted. Release them all first.
+				if err := s.cleanup(ctx, prim); err != nil {
+					return cur{}, err
+				}
+				sl = nil
+				continue
+			case old:
 				// The owner should have finished long ago: finish for it.
-				s.cleanup(ctx, l.record, rec, recPhys)
+				_ = s.cleanup(ctx, prim)
 			}
-			return cur{sl: *sl, v: l.logical(sl.phys, rec.state), final: true}, nil
+			return cur{sl: *sl, v: l.logical(sl.phys, state), final: true}, nil
 		}
 		v := l.logical(sl.phys, statePending)
 		switch {
 		case old:
 			// Abandoned, or so it looks: abort it. A live owner's commit then
 			// fails, and it starts over.
-			if rec, recPhys, err = s.abort(ctx, l.record, rec, recPhys); err != nil {
+			if prim, err = s.abort(ctx, prim); err != nil {
 				return cur{}, err
 			}
-			s.cleanup(ctx, l.record, rec, recPhys)
+			_ = s.cleanup(ctx, prim)
 		case wait == nil || !wait(v):
 			return cur{sl: *sl, v: v}, nil
 		default:
@@ -96,61 +115,77 @@ func (s *Store) current(ctx context.Context, key string, sl *slot, wait func(vie
 	}
 }
 
-// readRecord returns a transaction record and its version. A missing record
-// belongs to a finished transaction whose every lock was released, or to one
-// that never committed: it reads as aborted, at NoVersion.
-func (s *Store) readRecord(ctx context.Context, key string) (record, backend.Version, error) {
-	raw, ver, err := s.inner.Get(ctx, key)
-	if errors.Is(err, backend.ErrNotFound) {
-		return record{state: stateAborted}, backend.NoVersion, nil
+// primary returns the primary lock of the transaction that locked key (sl),
+// or a non-lock slot if the primary no longer holds that transaction's
+// lock. The primary is released only after every other lock, and a lock can
+// appear after that only from an attempt that never commits: a lock whose
+// primary is gone belongs to an aborted transaction.
+func (s *Store) primary(ctx context.Context, key string, sl *slot) (slot, error) {
+	if sl.lock.primary == key {
+		return *sl, nil
 	}
+	p, err := s.read(ctx, sl.lock.primary)
 	if err != nil {
-		return record{}, backend.NoVersion, err
+		return slot{}, err
 	}
-	rec, err := decodeRecord(raw)
-	return rec, ver, err
+	if p.kind != slotLock || p.lock.id != sl.lock.id || p.lock.state == 0 {
+		return slot{kind: slotAbsent}, nil
+	}
+	return p, nil
 }
 
-// abort moves a pending record to aborted and returns the record's final
-// state (committed if its owner won the race).
-func (s *Store) abort(ctx context.Context, key string, rec record, ver backend.Version) (record, backend.Version, error) {
-	for rec.state == statePending {
-		aborted := record{state: stateAborted, keys: rec.keys}
-		nv, err := s.inner.CAS(ctx, key, ver, aborted.encode())
+// abort moves a pending primary lock to aborted and returns the primary's
+// final state: aborted, committed if its owner won the race, or not a lock
+// if the transaction finished meanwhile.
+func (s *Store) abort(ctx context.Context, prim slot) (slot, error) {
+	key, id := prim.lock.primary, prim.lock.id
+	for prim.kind == slotLock && prim.lock.state == statePending {
+		l := prim.lock
+		l.state = stateAborted
+		nv, err := s.inner.CAS(ctx, key, prim.phys, l.encode())
 		if err == nil {
-			return aborted, nv, nil
+			return slot{kind: slotLock, phys: nv, lock: l}, nil
 		}
 		// Lost the race, or the outcome is unknown: look.
-		if rec, ver, err = s.readRecord(ctx, key); err != nil {
-			return record{}, backend.NoVersion, err
+		x, err := s.read(ctx, key)
+		if err != nil {
+			return slot{}, err
 		}
+		if x.kind != slotLock || x.lock.id != id {
+			return slot{kind: slotAbsent}, nil
+		}
+		prim = x
 	}
-	return rec, ver, nil
+	return prim, nil
 }
 
-// cleanup releases every lock of a finished transaction and then deletes its
-// record (at ver; NoVersion: already gone). It is best effort: anything it
-// leaves is found again later.
-func (s *Store) cleanup(ctx context.Context, key string, rec record, ver backend.Version) {
-	if rec.state == statePending {
-		return
+// cleanup releases every lock of a finished transaction, given its primary
+// lock, the primary last. Whatever it leaves on an error is found again
+// later.
+func (s *Store) cleanup(ctx context.Context, prim slot) error {
+	if prim.kind != slotLock || prim.lock.state == statePending {
+		return nil
 	}
-	for _, k := range rec.keys {
+	l := &prim.lock
+	for _, k := range l.keys {
+		if k == l.primary {
+			continue
+		}
 		sl, err := s.read(ctx, k)
 		if err != nil {
-			return
+			return err
 		}
-		if sl.kind == slotLock && sl.lock.record == key {
-			if err := s.finish(ctx, k, sl, rec.state); err != nil {
-				return
+		if sl.kind == slotLock && sl.lock.primary == l.primary && sl.lock.id == l.id {
+			if err := s.finish(ctx, k, sl, l.state); err != nil {
+				return err
 			}
 		}
 	}
-	if ver == backend.NoVersion {
-		s.forget(key)
-	} else if err := s.inner.Delete(ctx, key, ver); err == nil || errors.Is(err, backend.ErrNotFound) {
-		s.forget(key)
+	if err := s.finish(ctx, l.primary, prim, l.state); err != nil {
+		return err
 	}
+	s.forget(l.txn())
+	return nil
 }
 
 // finish replaces a lock of a finished transaction with the key's logical

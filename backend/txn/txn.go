@@ -2,8 +2,6 @@ package txn
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,9 +13,6 @@ import (
 // DefaultTimeout is how long a pending transaction may hold a lock, as seen
 // by a client that meets it, before that client aborts it.
 const DefaultTimeout = 2 * time.Second
-
-// DefaultRecordPrefix is the prefix of transaction record keys.
-const DefaultRecordPrefix = "txn/"
 
 // maxSeen bounds the table of first sightings of transaction records.
 const maxSeen = 4096
@@ -31,13 +26,9 @@ type Option func(*Store)
 // only decides when to help: correctness never depends on it.
 func WithTimeout(d time.Duration) Option { return func(s *Store) { s.timeout = d } }
 
-// WithRecordPrefix sets the prefix of the keys of transaction records
-// (default DefaultRecordPrefix). Record keys are the prefix followed by 32
-// hex digits, so the prefix may be at most 218 bytes long.
-func WithRecordPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
-
-// withClock replaces the clock (tests).
-func withClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+// WithClock replaces the clock that times abandoned transactions (for
+// tests; default time.Now).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
 // Store is the wrapper Wrap returns: a backend.Store and backend.Committer
 // over a store that offers only per-key CAS. Wrap's result also implements
@@ -46,7 +37,6 @@ func withClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 type Store struct {
 	inner   backend.Store
 	timeout time.Duration
-	prefix  string
 	now     func() time.Time
 
 	mu   sync.Mutex
@@ -68,7 +58,7 @@ var (
 // client of the keys must go through Wrap with the same record prefix. The
 // result always uses the fallback, even if s has a Committer of its own.
 func Wrap(s backend.Store, opts ...Option) backend.Store {
-	t := &Store{inner: s, timeout: DefaultTimeout, prefix: DefaultRecordPrefix, now: time.Now, seen: map[string]time.Time{}}
+	t := &Store{inner: s, timeout: DefaultTimeout, now: time.Now, seen: map[string]time.Time{}}
 	for _, o := range opts {
 		o(t)
 	}
@@ -88,8 +78,7 @@ func Wrap(s backend.Store, opts ...Option) backend.Store {
 type listStore struct{ *Store }
 
 // List implements backend.Lister with the wrapped store's List. Keys that an
-// unfinished transaction is creating or deleting are listed; so are the
-// record keys under the record prefix.
+// unfinished transaction is creating or deleting are listed.
 func (l listStore) List(ctx context.Context, prefix string, fn func(string) error) error {
 	return backend.List(ctx, l.inner, prefix, fn)
 }
@@ -262,7 +251,10 @@ func (s *Store) Delete(ctx context.Context, key string, old backend.Version) err
 	}
 }
 
-// Put implements backend.Putter for keys no one else writes (write-once).
+// Put implements backend.Putter, for keys that no transaction touches
+// (write-once): with the wrapped store's Put, which overwrites whatever the
+// key holds, lock or not. Without one, Put is a CAS over the key's current
+// value.
 func (s *Store) Put(ctx context.Context, key string, value []byte) (backend.Version, error) {
 	if err := backend.CheckKey(ctx, key); err != nil {
 		return backend.NoVersion, err
@@ -270,14 +262,19 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) (backend.Vers
 	if err := backend.CheckValue(value, s.MaxValueSize()); err != nil {
 		return backend.NoVersion, fmt.Errorf("txn: put %q: %w", key, err)
 	}
-	return backend.Put(ctx, s.inner, key, encodePlain(value))
-}
-
-// newRecordKey returns a fresh, random record key.
-func (s *Store) newRecordKey() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return s.prefix + hex.EncodeToString(b[:])
+	if p, ok := s.inner.(backend.Putter); ok {
+		return p.Put(ctx, key, encodePlain(value))
+	}
+	for {
+		c, err := s.current(ctx, key, nil, func(view) bool { return true })
+		if err != nil {
+			return backend.NoVersion, err
+		}
+		ver, err := s.inner.CAS(ctx, key, c.sl.phys, encodePlain(value))
+		if !errors.Is(err, backend.ErrConflict) {
+			return ver, err
+		}
+	}
 }
 
 // age returns how long ago this client first met the record (0 the first
