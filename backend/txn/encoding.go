@@ -66,10 +66,10 @@ type slot struct {
 // lock of the first key (the primary) is the transaction's record: it holds
 // the state and the list of keys; the others name the primary.
 type lock struct {
-	primary   string
-	id        string // idLen random bytes
-	state     byte   // the primary: statePending, ...; 0 in the others
-	keys      []string
+	primary string
+	id      string // idLen random bytes
+	state   byte   // the primary: statePending, ...; 0 in the others
+	keys    []string
 	// the committed primary: its version when pending, which is the key's
 	// logical version once committed. Its physical version cannot be: a
 	// CAS with it would replace the primary before the other locks.
