@@ -62,6 +62,13 @@ func runCommitTests(t *testing.T, newStore func(t *testing.T) backend.Store) {
 	}
 }
 
+// ckey returns name under the subtest's prefix and the hash tag {c}: the
+// keys of one commit share a Redis Cluster hash slot, so that stores that
+// can commit only within a slot (and refuse other commits with
+// errors.ErrUnsupported) pass. Such a store's own tests check what it does
+// across slots.
+func (h *harness) ckey(name string) string { return h.prefix + "{c}" + name }
+
 // testCommit is the "Commit" subtest of RunConformanceTests.
 func testCommit(t *testing.T, h *harness) {
 	if _, ok := h.s.(backend.Committer); !ok {
@@ -102,7 +109,7 @@ func wantSnapshot(t *testing.T, s backend.Store, want map[string]backend.Item, k
 
 func testCommitApply(t *testing.T, h *harness, c backend.Committer) {
 	ctx := context.Background()
-	a, b, n, d := h.key("a"), h.key("b"), h.key("new"), h.key("gone")
+	a, b, n, d := h.ckey("a"), h.ckey("b"), h.ckey("new"), h.ckey("gone")
 	va := mustCreate(t, h.s, a, []byte("a0"))
 	vb := mustCreate(t, h.s, b, []byte("b0"))
 	vd := mustCreate(t, h.s, d, []byte("d0"))
@@ -156,7 +163,7 @@ func testCommitApply(t *testing.T, h *harness, c backend.Committer) {
 
 func testCommitConflicts(t *testing.T, h *harness, c backend.Committer) {
 	ctx := context.Background()
-	a, b, m := h.key("a"), h.key("b"), h.key("missing")
+	a, b, m := h.ckey("a"), h.ckey("b"), h.ckey("missing")
 	va := mustCreate(t, h.s, a, []byte("a0"))
 	stale := va
 	va, err := h.s.CAS(ctx, a, va, []byte("a1"))
@@ -212,7 +219,7 @@ func testCommitConflicts(t *testing.T, h *harness, c backend.Committer) {
 
 func testCommitCheck(t *testing.T, h *harness, c backend.Committer) {
 	ctx := context.Background()
-	a, b, m := h.key("a"), h.key("b"), h.key("missing")
+	a, b, m := h.ckey("a"), h.ckey("b"), h.ckey("missing")
 	va := mustCreate(t, h.s, a, []byte("a0"))
 	vb := mustCreate(t, h.s, b, []byte("b0"))
 	for i := range 3 {
@@ -241,7 +248,7 @@ func testCommitCheck(t *testing.T, h *harness, c backend.Committer) {
 
 func testCommitAnyVersion(t *testing.T, h *harness, c backend.Committer) {
 	ctx := context.Background()
-	a, b, m, m2 := h.key("a"), h.key("b"), h.key("missing"), h.key("missing2")
+	a, b, m, m2 := h.ckey("a"), h.ckey("b"), h.ckey("missing"), h.ckey("missing2")
 	mustCreate(t, h.s, a, []byte("a0"))
 	mustCreate(t, h.s, b, []byte("b0"))
 	vers, err := c.Commit(ctx, []backend.Op{
@@ -249,7 +256,7 @@ func testCommitAnyVersion(t *testing.T, h *harness, c backend.Committer) {
 		{Key: m, Old: backend.AnyVersion, Value: []byte("m1")},
 		{Key: b, Old: backend.AnyVersion, Delete: true},
 		{Key: m2, Old: backend.AnyVersion, Delete: true},
-		{Key: h.key("unchecked"), Old: backend.AnyVersion, Check: true},
+		{Key: h.ckey("unchecked"), Old: backend.AnyVersion, Check: true},
 	})
 	if err != nil {
 		t.Fatalf("Commit with AnyVersion: %v", err)
@@ -275,7 +282,7 @@ func testCommitValues(t *testing.T, h *harness, c backend.Committer) {
 	ops := make([]backend.Op, len(values))
 	keys := make([]string, len(values))
 	for i, v := range values {
-		keys[i] = h.key(fmt.Sprint("v", i))
+		keys[i] = h.ckey(fmt.Sprint("v", i))
 		ops[i] = backend.Op{Key: keys[i], Value: v}
 	}
 	vers, err := c.Commit(ctx, ops)
@@ -302,8 +309,8 @@ func testCommitValues(t *testing.T, h *harness, c backend.Committer) {
 	}
 	// The slices passed to Commit are not retained.
 	buf := []byte("original")
-	k := h.key("owned")
-	if _, err := c.Commit(ctx, []backend.Op{{Key: k, Value: buf}, {Key: h.key("owned2"), Value: buf}}); err != nil {
+	k := h.ckey("owned")
+	if _, err := c.Commit(ctx, []backend.Op{{Key: k, Value: buf}, {Key: h.ckey("owned2"), Value: buf}}); err != nil {
 		t.Fatal(err)
 	}
 	copy(buf, "XXXXXXXX")
@@ -312,7 +319,7 @@ func testCommitValues(t *testing.T, h *harness, c backend.Committer) {
 
 func testCommitRefused(t *testing.T, h *harness, c backend.Committer) {
 	ctx := context.Background()
-	a, b := h.key("a"), h.key("b")
+	a, b := h.ckey("a"), h.ckey("b")
 	va := mustCreate(t, h.s, a, []byte("a0"))
 	before := snapshot(t, h.s, a, b)
 	for _, tc := range []struct {
@@ -379,7 +386,7 @@ func testCommitTransfers(t *testing.T, h *harness, c backend.Committer) {
 	seed := Seed(t)
 	keys := make([]string, accounts)
 	for i := range keys {
-		keys[i] = h.key(fmt.Sprint("acct", i))
+		keys[i] = h.ckey(fmt.Sprint("acct", i))
 		mustCreate(t, h.s, keys[i], binary.BigEndian.AppendUint64(nil, start))
 	}
 	readAll := func() ([]uint64, []backend.Version, error) {
