@@ -153,7 +153,7 @@ func (s *Store) attempt(ctx context.Context, ops []backend.Op) ([]backend.Versio
 			// Only this client commits, and it will not: nothing applies
 			// whatever happens next.
 			if n > 0 {
-				s.giveUp(ctx, locked[order[0]])
+				s.giveUp(ctx, ops, order[:n], locked)
 			} else if !errors.Is(err, backend.ErrConflict) {
 				s.giveUpUnknown(ctx, base)
 			}
@@ -166,7 +166,7 @@ func (s *Store) attempt(ctx context.Context, ops []backend.Op) ([]backend.Versio
 	prim, err := s.commitPrimary(ctx, locked[order[0]])
 	if err != nil {
 		if errors.Is(err, errAborted) {
-			_ = s.cleanup(ctx, prim)
+			s.rollback(ctx, ops, order, locked, prim)
 		}
 		return nil, err
 	}
@@ -274,13 +274,27 @@ func (s *Store) commitPrimary(ctx context.Context, prim slot) (slot, error) {
 	}
 }
 
-// giveUp aborts a transaction its owner will not commit, given its primary
-// lock, and releases the locks taken so far, best effort: other clients
+// giveUp aborts a transaction its owner will not commit and releases the
+// locks it took (those of the ops in order), best effort: other clients
 // finish what it leaves.
-func (s *Store) giveUp(ctx context.Context, prim slot) {
-	if prim, err := s.abort(ctx, prim); err == nil {
-		_ = s.cleanup(ctx, prim)
+func (s *Store) giveUp(ctx context.Context, ops []backend.Op, order []int, locked []slot) {
+	if prim, err := s.abort(ctx, locked[order[0]]); err == nil {
+		s.rollback(ctx, ops, order, locked, prim)
 	}
+}
+
+// rollback releases the locks of an aborted attempt (those of the ops in
+// order), the primary (as last read) last.
+func (s *Store) rollback(ctx context.Context, ops []backend.Op, order []int, locked []slot, prim slot) {
+	for _, i := range order[1:] {
+		if s.finish(ctx, ops[i].Key, locked[i], stateAborted) != nil {
+			return
+		}
+	}
+	if prim.kind == slotLock && prim.lock.state == stateAborted {
+		_ = s.finish(ctx, prim.lock.primary, prim, stateAborted)
+	}
+	s.forget(locked[order[0]].lock.txn())
 }
 
 // giveUpUnknown gives up a transaction whose primary lock may or may not
@@ -288,7 +302,9 @@ func (s *Store) giveUp(ctx context.Context, prim slot) {
 func (s *Store) giveUpUnknown(ctx context.Context, base lock) {
 	x, err := s.read(ctx, base.primary)
 	if err == nil && x.kind == slotLock && x.lock.id == base.id {
-		s.giveUp(ctx, x)
+		if prim, err := s.abort(ctx, x); err == nil {
+			_ = s.cleanup(ctx, prim)
+		}
 	}
 }
 

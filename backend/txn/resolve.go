@@ -79,7 +79,12 @@ func (s *Store) current(ctx context.Context, key string, sl *slot, wait func(vie
 		if state != statePending {
 			switch {
 			case prim.kind != slotLock:
-				s.forget(l.txn())
+				if old {
+					// Left by an attempt that never committed: release it.
+					if s.finish(ctx, key, *sl, stateAborted) == nil {
+						s.forget(l.txn())
+					}
+				}
 			case state == stateCommitted && l.state != 0 && wait != nil:
 				// A writer must not replace a committed primary before the
 				// other locks are released: they would then read as

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -360,4 +361,110 @@ func BenchmarkCommit(b *testing.B) {
 			backendtest.BenchmarkCommit(b, txn.Wrap(f), n, f.Ops)
 		})
 	}
+}
+
+// TestChaos moves amounts between accounts from several clients, each
+// through its own wrapper with a short timeout (so clients abort each
+// other's live transactions) over a store that fails a few calls at random
+// (unknown outcomes, left for others to resolve). Whatever each Commit
+// returns, every consistent snapshot and the final state must keep the sum,
+// and a client that resolves everything must leave no lock.
+func TestChaos(t *testing.T) {
+	const (
+		accounts = 5
+		start    = 100
+		clients  = 6
+	)
+	moves := 60
+	if testing.Short() {
+		moves = 15
+	}
+	seed := backendtest.Seed(t)
+	m := memory.New()
+	keys := make([]string, accounts)
+	for i := range keys {
+		keys[i] = fmt.Sprint("acct/", i)
+		if _, err := m.CAS(ctx, keys[i], backend.NoVersion, []byte{start}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	for c := range clients {
+		rng := rand.New(rand.NewPCG(seed, uint64(c)))
+		inj := faulty.Randomly(0.03, int64(seed)+int64(c))
+		if c%2 == 1 {
+			inj = faulty.FailWith(inj, faulty.ErrConnReset)
+		}
+		s := txn.Wrap(faulty.Wrap(casOnly{m}, inj), txn.WithTimeout(time.Duration(rng.IntN(3000))*time.Microsecond))
+		wg.Go(func() {
+			for range moves {
+				items, err := backend.GetMulti(ctx, s, keys)
+				if err != nil {
+					continue
+				}
+				a, b := rng.IntN(accounts), rng.IntN(accounts-1)
+				if b >= a {
+					b++
+				}
+				ia, ib := items[keys[a]], items[keys[b]]
+				if len(ia.Value) != 1 || len(ib.Value) != 1 {
+					t.Errorf("accounts %q, %q hold %v, %v", keys[a], keys[b], ia.Value, ib.Value)
+					return
+				}
+				x := min(ia.Value[0], byte(1+rng.IntN(5)))
+				ops := []backend.Op{
+					{Key: keys[a], Old: ia.Version, Value: []byte{ia.Value[0] - x}},
+					{Key: keys[b], Old: ib.Version, Value: []byte{ib.Value[0] + x}},
+				}
+				if rng.IntN(2) == 0 { // an audit: check every account
+					ops = ops[:0]
+					sum := 0
+					for _, k := range keys {
+						ops = append(ops, backend.Op{Key: k, Old: items[k].Version, Check: true})
+						sum += int(items[k].Value[0])
+					}
+					if _, err := backend.Commit(ctx, s, ops); err == nil && sum != accounts*start {
+						t.Errorf("a consistent snapshot sums to %d, want %d", sum, accounts*start)
+					}
+					continue
+				}
+				_, err = backend.Commit(ctx, s, ops)
+				what := "ok"
+				switch {
+				case errors.Is(err, backend.ErrConflict):
+					what = "conflict"
+				case errors.Is(err, faulty.ErrInjected):
+					what = "injected"
+				case err != nil:
+					t.Errorf("Commit: %v", err)
+					return
+				}
+				mu.Lock()
+				outcomes[what]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	clean := txn.Wrap(m, txn.WithTimeout(0))
+	items, err := backend.GetMulti(ctx, clean, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0
+	for _, k := range keys {
+		sum += int(items[k].Value[0])
+	}
+	if sum != accounts*start {
+		t.Fatalf("accounts sum to %d, want %d", sum, accounts*start)
+	}
+	if _, err := backend.GetMulti(ctx, clean, keys); err != nil { // the first look aborted and released
+		t.Fatal(err)
+	}
+	if locks := leftovers(t, m); len(locks) > 0 {
+		t.Fatalf("locks left on %v", locks)
+	}
+	t.Logf("transfers: %v", outcomes)
 }
