@@ -14,6 +14,7 @@ import (
 	"github.com/voldfs/voldfs/backend/backendtest"
 	"github.com/voldfs/voldfs/backend/faulty"
 	"github.com/voldfs/voldfs/backend/memory"
+	"github.com/voldfs/voldfs/backend/txn"
 )
 
 var ctx = context.Background()
@@ -344,5 +345,40 @@ func TestNetErrors(t *testing.T) {
 		if _, err := f.CAS(ctx, "d", backend.NoVersion, []byte("4")); err != nil {
 			t.Errorf("the operation after the lost reply: %v", err)
 		}
+	}
+}
+
+func TestCommit(t *testing.T) {
+	// A store without a Committer: unsupported, and the suite skips it.
+	f := faulty.Wrap(coreOnly{memory.New()}, nil)
+	if _, err := f.Commit(ctx, []backend.Op{{Key: "a", Value: []byte("1")}}); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("Commit on a store without one: %v, want ErrUnsupported", err)
+	}
+
+	// Over a Committer, the suite passes through the wrapper.
+	backendtest.RunCommitTests(t, func(*testing.T) backend.Store {
+		return faulty.Wrap(txn.Wrap(memory.New()), nil)
+	})
+
+	m := memory.New()
+	f = faulty.Wrap(txn.Wrap(m), faulty.OnIndex(0))
+	ops := []backend.Op{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}}
+	if _, err := f.Commit(ctx, ops); !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("injected Commit: %v", err)
+	}
+	if _, _, err := m.Get(ctx, "a"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("a failed Commit was applied: %v", err)
+	}
+	f.SetInjector(faulty.LostReply(0, faulty.ErrTimedOut))
+	if _, err := f.Commit(ctx, ops); !errors.Is(err, syscall.ETIMEDOUT) || !errors.Is(err, faulty.ErrReplyLost) {
+		t.Fatalf("Commit with a lost reply: %v", err)
+	}
+	for _, op := range ops {
+		if v, _, err := f.Get(ctx, op.Key); err != nil || string(v) != string(op.Value) {
+			t.Fatalf("after a lost-reply Commit, %q = %q, %v", op.Key, v, err)
+		}
+	}
+	if !faulty.OpCommit.IsWrite() || faulty.OpCommit.String() != "Commit" {
+		t.Error("OpCommit: wrong IsWrite or String")
 	}
 }

@@ -319,7 +319,7 @@ func TestSlowOwner(t *testing.T) {
 // pending transaction waits for it; one whose condition fails does not.
 func TestWaitsForPendingLock(t *testing.T) {
 	w := newWorld(t)
-	g := &gate{at: 3, parked: make(chan struct{}), release: make(chan struct{})} // read, record, lock a, lock b: parked before locking b
+	g := &gate{at: 3, parked: make(chan struct{}), release: make(chan struct{})} // read, lock k/a (the primary), lock k/b: parked before locking k/c
 	owner := txn.Wrap(faulty.Wrap(casOnly{w.m}, g))
 	done := make(chan error, 1)
 	go func() {
