@@ -70,31 +70,38 @@
 // store's; a locked key shows its pre-image's version until the commit and,
 // after it, the lock's own store version (the primary: the version it had
 // while pending, since a CAS with its current one would release it before
-// the other locks). Releasing a lock writes the value
-// in the 'V' form, which keeps that logical version, so an aborted
-// transaction, a check, or a release by another client changes no version
-// a caller holds: a CAS with it succeeds (through one extra read and CAS).
-// Logical versions are versions the store gave the same key, so they are
-// never reused (no ABA).
+// the other locks). Releasing a lock writes the value in the 'V' form, which
+// keeps that logical version, so an aborted transaction, a check, or a
+// release by another client changes no version a caller holds: a CAS with
+// it succeeds (through one extra read and CAS). Logical versions are
+// versions the store gave the same key, so they are never reused (no ABA).
 //
 // # Caveats
 //
 // Every client of the keys must go through Wrap: a plain client would read
-// locks as values and could overwrite them. Put with a wrapped store's Putter
-// overwrites blindly, as its contract allows for write-once keys: never Put
-// a key a transaction may touch. A value written without the wrapper that starts with 0xC1
-// is misread.
+// locks as values and could overwrite them. Put with a wrapped store's
+// Putter overwrites blindly, as its contract allows for write-once keys:
+// never Put a key a transaction may touch. A value written without the
+// wrapper that starts with 0xC1 is misread. A store that loses keys
+// (memcached without -M) can lose a lock, and with it a committed value.
 //
 // A lock holds the key's old and new values together, so through Commit a
 // value and the key's current value must fit in the store's limit together
-// (less about 300 bytes, and for the primary the list of keys); a larger one is backend.ErrTooLarge, and nothing
-// applies. Plain CAS and Put accept values up to MaxValueSize.
+// (less about 300 bytes, and for the primary the list of keys); a larger one
+// is backend.ErrTooLarge, and nothing applies. Plain CAS and Put accept
+// values up to MaxValueSize.
 //
 // A commit of n ops costs 2n+2 store calls (n+4 in sequence: locking is
 // sequential, releasing parallel); a conflicted or aborted attempt costs its
 // rollback. Readers that meet a lock pay one more read (the primary). The
-// first CAS or Delete of a key after a transaction released it (in the 'V'
-// form) costs one read and one more call. Delete with backend.AnyVersion reads the key before deleting it.
+// first CAS or Delete of a key after another client released it, or after
+// an abort or a check (the 'V' form), costs one read and one more call.
+// Delete with backend.AnyVersion reads the key before deleting it.
+//
+// Any call that meets a transaction pending for longer than the timeout
+// aborts it, reads included: a timeout shorter than a commit takes makes
+// clients abort each other (they retry, so this costs time, not
+// correctness).
 //
 // When Commit's release of a key fails with an unknown outcome, the version
 // it returns for that key may be stale: a CAS with it conflicts, and the
