@@ -239,6 +239,9 @@ func (s *Store) lockKey(ctx context.Context, l lock, op backend.Op, sl *slot) (s
 		// A conflict, or an unknown outcome: look again.
 		x, rerr := s.read(ctx, op.Key)
 		if rerr != nil {
+			if errors.Is(err, backend.ErrConflict) {
+				err = rerr // a conflict with a lock, maybe: unknown
+			}
 			return slot{}, err
 		}
 		sl = &x
@@ -259,6 +262,9 @@ func (s *Store) commitPrimary(ctx context.Context, prim slot) (slot, error) {
 		}
 		x, rerr := s.read(ctx, l.primary)
 		if rerr != nil {
+			if errors.Is(err, backend.ErrConflict) {
+				err = rerr
+			}
 			return slot{}, err // outcome unknown
 		}
 		if x.kind != slotLock || x.lock.id != l.id {
