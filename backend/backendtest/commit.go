@@ -24,16 +24,21 @@ const SeedEnv = "BACKENDTEST_SEED"
 
 // RunCommitTests runs the multi-key commit part of the suite (also run by
 // RunConformanceTests on stores that implement backend.Committer). A store
-// without a Committer of its own is tested through the fallback, txn.Wrap.
+// without a Committer of its own is tested through the fallback, txn.Wrap,
+// and then also with the fallback's crash and lost-reply sweep
+// (FallbackSweep), which stops or disturbs a committing client at each of
+// its store calls in turn and checks what another client sees.
 func RunCommitTests(t *testing.T, newStore func(t *testing.T) backend.Store) {
 	t.Helper()
-	runCommitTests(t, func(t *testing.T) backend.Store {
-		s := newStore(t)
-		if !canCommit(s) {
-			s = txn.Wrap(s)
-		}
-		return s
-	})
+	probe := newStore(t)
+	native := canCommit(probe)
+	_ = probe.Close()
+	if native {
+		runCommitTests(t, newStore)
+		return
+	}
+	runCommitTests(t, func(t *testing.T) backend.Store { return txn.Wrap(newStore(t)) })
+	t.Run("FallbackSweep", func(t *testing.T) { testFallbackSweep(t, newStore) })
 }
 
 // canCommit reports whether s has a Commit that does not refuse every

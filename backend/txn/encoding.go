@@ -231,3 +231,10 @@ func (d *reader) bytes() []byte {
 	d.b = d.b[n:]
 	return p
 }
+
+// IsLock reports whether value, as stored in the wrapped store (read without
+// the wrapper), is a transaction's lock: fsck and tests use it to find what
+// unfinished transactions left.
+func IsLock(value []byte) bool {
+	return len(value) >= 2 && value[0] == marker && value[1] == tagLock
+}

@@ -101,7 +101,7 @@ func leftovers(t *testing.T, m *memory.Store) (locks []string) {
 		if err != nil {
 			return err
 		}
-		if len(v) >= 2 && v[0] == 0xC1 && v[1] == 'L' {
+		if txn.IsLock(v) {
 			locks = append(locks, k)
 		}
 		return nil
@@ -117,15 +117,12 @@ func leftovers(t *testing.T, m *memory.Store) (locks []string) {
 type world struct {
 	m    *memory.Store
 	vers map[string]backend.Version
-	// conflict: another client creates k/e just after the commit read it,
-	// so the commit fails on its last key and rolls back.
-	conflict bool
 }
 
 var sweepKeys = []string{"k/a", "k/b", "k/c", "k/d", "k/e"}
 
-func newWorld(t *testing.T, conflict bool) *world {
-	w := &world{m: memory.New(), vers: map[string]backend.Version{}, conflict: conflict}
+func newWorld(t *testing.T) *world {
+	w := &world{m: memory.New(), vers: map[string]backend.Version{}}
 	for _, k := range sweepKeys[:4] {
 		v, err := w.m.CAS(ctx, k, backend.NoVersion, []byte("old "+k))
 		if err != nil {
@@ -166,9 +163,6 @@ func (w *world) state(t *testing.T, s backend.Store) string {
 		}
 	}
 	old := map[string]string{"k/a": "old k/a", "k/b": "old k/b", "k/c": "old k/c", "k/d": "old k/d", "k/e": "-"}
-	if w.conflict {
-		old["k/e"] = "old k/e"
-	}
 	nw := map[string]string{"k/a": "new k/a", "k/b": "new k/b", "k/c": "old k/c", "k/d": "-", "k/e": "new k/e"}
 	switch {
 	case equal(got, old):
@@ -188,124 +182,10 @@ func equal(a, b map[string]string) bool {
 	return len(a) == len(b)
 }
 
-// TestCrashSweep stops the committing client (every store call fails from
-// then on) or loses one reply, at every store call of the protocol in turn.
-// Another client must see all or nothing at once, and, after resolving what
-// it meets, leave no lock or record behind; the keys must stay writable with
-// the versions it reads.
-func TestCrashSweep(t *testing.T) {
-	for _, conflict := range []bool{false, true} {
-		t.Run(fmt.Sprint("conflict=", conflict), func(t *testing.T) { crashSweep(t, conflict) })
-	}
-}
-
-func crashSweep(t *testing.T, conflict bool) {
-	for _, mode := range []struct {
-		name string
-		inj  func(i int64) faulty.Injector
-	}{
-		{"Crash", faulty.After},
-		{"CrashConnReset", func(i int64) faulty.Injector { return faulty.FailWith(faulty.After(i), faulty.ErrConnReset) }},
-		{"LostReply", faulty.Ambiguous},
-		{"LostReplyTimedOut", func(i int64) faulty.Injector { return faulty.LostReply(i, faulty.ErrTimedOut) }},
-	} {
-		t.Run(mode.name, func(t *testing.T) {
-			for i := int64(0); ; i++ {
-				w := newWorld(t, conflict)
-				inj := mode.inj(i)
-				var sn *sneak
-				if conflict {
-					sn = &sneak{inner: inj, do: func() {
-						if _, err := w.m.CAS(ctx, "k/e", backend.NoVersion, []byte("old k/e")); err != nil {
-							t.Error(err)
-						}
-					}}
-					inj = sn
-				}
-				f := faulty.Wrap(casOnly{w.m}, inj)
-				owner := txn.Wrap(f)
-				_, err := backend.Commit(ctx, owner, w.ops())
-				if sn != nil && sn.n < 2 {
-					sn.do() // the commit stopped before the other client came
-				}
-				calls := f.Ops()
-				hit := calls > i
-				f.SetInjector(nil)
-
-				// Another client, that aborts whatever is pending.
-				other := txn.Wrap(w.m, txn.WithTimeout(0))
-				st := w.state(t, other)
-				switch {
-				case st != "old" && st != "new":
-					t.Fatalf("step %d: a mix of old and new: %s (Commit: %v)", i, st, err)
-				case err == nil && st != "new":
-					t.Fatalf("step %d: Commit succeeded but another client sees %s", i, st)
-				case conflict && st != "old":
-					t.Fatalf("step %d: a commit that conflicts applied (Commit: %v)", i, err)
-				case conflict && err == nil:
-					t.Fatalf("step %d: a commit that conflicts succeeded", i)
-				case errors.Is(err, backend.ErrConflict):
-					var ce *backend.ConflictError
-					if !conflict || !errors.As(err, &ce) || ce.Key != "k/e" {
-						t.Fatalf("step %d: Commit = %v", i, err)
-					}
-				case err != nil && !errors.Is(err, faulty.ErrInjected):
-					t.Fatalf("step %d: Commit = %v, want the injected error", i, err)
-				}
-				// Once resolved, the outcome stays.
-				if st2 := w.state(t, other); st2 != st {
-					t.Fatalf("step %d: outcome changed from %s to %s on a second look", i, st, st2)
-				}
-				if locks := leftovers(t, w.m); len(locks) > 0 {
-					t.Fatalf("step %d: left locks on %v", i, locks)
-				}
-				// An aborted commit changed no version: the versions read
-				// before it still work (and after a commit, fail).
-				for _, k := range sweepKeys[:2] {
-					_, err := other.CAS(ctx, k, w.vers[k], []byte("after"))
-					if st == "old" && err != nil {
-						t.Fatalf("step %d: CAS(%q) with the version from before the aborted commit: %v", i, k, err)
-					}
-					if st == "new" && !errors.Is(err, backend.ErrConflict) {
-						t.Fatalf("step %d: CAS(%q) with the version from before the commit: %v, want ErrConflict", i, k, err)
-					}
-				}
-				// The keys are writable with the versions read.
-				for _, k := range sweepKeys {
-					_, ver, err := other.Get(ctx, k)
-					if errors.Is(err, backend.ErrNotFound) {
-						continue
-					}
-					if _, err := other.CAS(ctx, k, ver, []byte("after")); err != nil {
-						t.Fatalf("step %d: CAS(%q) after recovery: %v", i, k, err)
-					}
-				}
-				if !hit {
-					t.Logf("%d store calls per commit of %d ops; swept them all", calls, len(w.ops()))
-					var ce *backend.ConflictError
-					if conflict && (!errors.As(err, &ce) || ce.Key != "k/e") || !conflict && err != nil {
-						t.Fatalf("Commit without injection: %v", err)
-					}
-					return
-				}
-			}
-		})
-	}
-}
-
-// sneak is an injector that runs do before the second operation, then
-// defers to inner.
-type sneak struct {
-	inner faulty.Injector
-	n     int
-	do    func()
-}
-
-func (x *sneak) MaybeError(op faulty.Op, key string) error {
-	if x.n++; x.n == 2 {
-		x.do()
-	}
-	return x.inner.MaybeError(op, key)
+// TestCommitTests runs the commit suite and the crash and lost-reply sweep
+// of the fallback (backendtest's FallbackSweep) on a CAS-only store.
+func TestCommitTests(t *testing.T) {
+	backendtest.RunCommitTests(t, func(*testing.T) backend.Store { return casOnly{memory.New()} })
 }
 
 // gate is an injector that parks the i-th operation until released.
@@ -334,7 +214,7 @@ func (g *gate) MaybeError(faulty.Op, string) error {
 // over: its Commit still applies exactly once, all or nothing.
 func TestSlowOwner(t *testing.T) {
 	for i := int64(0); ; i++ {
-		w := newWorld(t, false)
+		w := newWorld(t)
 		g := &gate{at: i, parked: make(chan struct{}), release: make(chan struct{})}
 		f := faulty.Wrap(casOnly{w.m}, g)
 		owner := txn.Wrap(f)
@@ -377,7 +257,7 @@ func TestSlowOwner(t *testing.T) {
 // TestWaitsForPendingLock: a CAS whose condition holds on a key locked by a
 // pending transaction waits for it; one whose condition fails does not.
 func TestWaitsForPendingLock(t *testing.T) {
-	w := newWorld(t, false)
+	w := newWorld(t)
 	g := &gate{at: 3, parked: make(chan struct{}), release: make(chan struct{})} // read, lock k/a (the primary), lock k/b: parked before locking k/c
 	owner := txn.Wrap(faulty.Wrap(casOnly{w.m}, g))
 	done := make(chan error, 1)
