@@ -105,6 +105,7 @@ type core struct {
 	open map[uint64]*openInode // inodes with open handles in this process
 
 	closed  atomic.Bool
+	locks   lockState // lock session and its bookkeeping (session.go)
 	stats   counters
 	frees   sync.WaitGroup // background block frees
 	freeSem chan struct{}  // bounds concurrent background frees
@@ -318,6 +319,7 @@ func (f *FS) Close() error {
 	if f.c.closed.Swap(true) {
 		return fs.ErrClosed
 	}
+	f.c.locks.close()
 	f.c.waitFrees()
 	return nil
 }
