@@ -145,6 +145,9 @@ func (c *core) getlk(ctx context.Context, ino uint64, l Lock) (Lock, error) {
 	if err != nil {
 		return l, err
 	}
+	if err := s.check(); err != nil {
+		return l, err
+	}
 	e, err := l.entry(s)
 	if err != nil {
 		return l, err
