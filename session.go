@@ -60,6 +60,8 @@ type watch struct {
 	counter uint64
 	ver     backend.Version
 	since   int64 // nanotime when this counter and version were first seen
+	checked int64 // nanotime of the last read of the record
+	timeout time.Duration
 }
 
 // lockState is the per-core lock machinery, started by the first lock call.
@@ -258,6 +260,17 @@ func (s *session) alive(ctx context.Context, id uint64) (bool, error) {
 	}
 	c := s.c
 	key := c.sessionKey(id)
+	// A session read recently is not read again on every try of a waiter:
+	// it is alive until its timeout could have run out.
+	s.mu.Lock()
+	if w := s.seen[id]; w != nil {
+		now := nanotime()
+		if now-w.checked < int64(w.timeout/8) && now-w.since < int64(w.timeout) {
+			s.mu.Unlock()
+			return true, nil
+		}
+	}
+	s.mu.Unlock()
 	c.stats.inodeGets.Add(1)
 	b, ver, err := c.inodes.Get(ctx, key)
 	if errors.Is(err, backend.ErrNotFound) {
@@ -275,10 +288,11 @@ func (s *session) alive(ctx context.Context, id uint64) (bool, error) {
 	s.mu.Lock()
 	w := s.seen[id]
 	if w == nil || w.counter != counter || w.ver != ver {
-		s.seen[id] = &watch{counter: counter, ver: ver, since: now}
+		s.seen[id] = &watch{counter: counter, ver: ver, since: now, checked: now, timeout: timeout}
 		s.mu.Unlock()
 		return true, nil
 	}
+	w.checked = now
 	expired := now-w.since >= int64(timeout)
 	s.mu.Unlock()
 	if !expired {
