@@ -382,10 +382,11 @@ func (c *core) dropSession(ctx context.Context, s *session, ino uint64) error {
 }
 
 // lockBoundary keeps the cache consistent at lock boundaries, as NFS does:
-// before a release the file's buffered writes are committed, so the next
-// holder reads them; after an acquisition the cached inode is dropped and
-// the open state re-read (unless it holds buffered writes), so this holder
-// reads what the previous one committed.
+// before a lock change (acquired false: a release, a downgrade, or any
+// request) the file's buffered writes are committed, so the next holder
+// reads them; after an acquisition (acquired true) the cached inode is
+// dropped and the open state re-read (unless it holds buffered writes), so
+// this holder reads what the previous one committed.
 func (c *core) lockBoundary(ctx context.Context, ino uint64, acquired bool) error {
 	if acquired {
 		c.dropInode(ino)
@@ -399,11 +400,13 @@ func (c *core) lockBoundary(ctx context.Context, ino uint64, acquired bool) erro
 	if !acquired {
 		return o.commit(ctx)
 	}
-	if !o.buffered() {
-		if err := o.refresh(ctx, true); err != nil {
-			// The next read re-reads it.
-			o.at = math.MinInt64 / 2
-		}
+	if o.buffered() {
+		// Written since the boundary before the acquisition, by another
+		// handle: keep it (the commit rebases on the current version).
+		return nil
+	}
+	if err := o.refresh(ctx, true); err != nil {
+		o.at = math.MinInt64 / 2 // the next read re-reads it
 	}
 	return nil
 }

@@ -343,7 +343,40 @@ func TestLockCache(t *testing.T) {
 			assert.Equal(t, fmt.Sprintf("gen%02d", i), string(buf[:n]))
 			require.NoError(t, b.Flock(ctx, syscall.LOCK_UN))
 		}
+		// A downgrade publishes what was written under the write lock.
+		w := Lock{Kind: PosixLock, Type: WriteLock, Owner: 1}
+		require.NoError(t, a.Lock(ctx, w, false))
+		_, err = a.WriteAt([]byte("down!"), 0)
+		require.NoError(t, err)
+		w.Type = ReadLock
+		require.NoError(t, a.Lock(ctx, w, false))
+		require.NoError(t, b.Lock(ctx, Lock{Kind: PosixLock, Type: ReadLock, Owner: 2}, false))
+		n, err := b.ReadAt(buf, 0)
+		require.NoError(t, err)
+		assert.Equal(t, "down!", string(buf[:n]))
 	})
+}
+
+func TestLockCloseEndsWaiter(t *testing.T) {
+	ctx := context.Background()
+	fss := lockClients(t, internalMemory(t), 2, DefaultLockTimeout)
+	ino := lockFile(t, fss, "f")[0].Ino()
+	w := Lock{Kind: PosixLock, Type: WriteLock, Len: 10, Owner: 1}
+	require.NoError(t, fss[0].Inodes().Setlk(ctx, ino, w, false))
+	require.NoError(t, fss[1].Inodes().Setlk(ctx, ino, Lock{Kind: PosixLock, Type: ReadLock, Start: 100, Len: 1, Owner: 1}, false))
+	done := make(chan error, 1)
+	go func() { done <- fss[1].Inodes().Setlk(ctx, ino, w, true) }()
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, fss[1].Close())
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, syscall.ENOLCK)
+	case <-time.After(2 * time.Second):
+		t.Fatal("waiter outlived FS.Close")
+	}
+	got, err := fss[0].Inodes().Getlk(ctx, ino, Lock{Kind: PosixLock, Type: WriteLock, Owner: 2})
+	require.NoError(t, err)
+	assert.Equal(t, w, got, "only a's lock is left")
 }
 
 func TestLockRoundTrips(t *testing.T) {

@@ -130,6 +130,11 @@ func (c *core) setlk(ctx context.Context, ino uint64, l Lock, wait bool) error {
 	if err != nil {
 		return err
 	}
+	// A downgrade lets others in: what was written under the lock goes
+	// first. (Without buffered writes this costs nothing.)
+	if err := c.lockBoundary(ctx, ino, false); err != nil {
+		return err
+	}
 	if err := c.setLock(ctx, s, ino, e, wait); err != nil {
 		return err
 	}

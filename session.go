@@ -349,6 +349,9 @@ func (l *lockState) close() {
 		inos = append(inos, ino)
 	}
 	lost := s.lost != nil
+	if !lost {
+		s.lost = errLockLost("closed") // ends waiters at their next try
+	}
 	ver := s.ver
 	s.mu.Unlock()
 	if lost {
