@@ -1,20 +1,3 @@
-// Package bolt is a backend.Store in one bbolt (go.etcd.io/bbolt) file: an
-// embedded, durable store for a single process.
-//
-// # Basics
-//
-// All keys live in one bucket. Each value is stored behind an 8-byte
-// big-endian version. Versions come from the bucket's persisted sequence, so
-// they only grow, across deletes, re-creates and reopening the file: a stale
-// version is always rejected (no ABA).
-//
-// # Caveats
-//
-// bbolt locks the file: one process at a time opens it (Options.Timeout bounds
-// the wait). Every write is one fsync'd transaction unless Options.NoSync is
-// set, so writes cost a disk flush each; reads are cheap. Contexts are checked
-// before each call and, for writes, inside the transaction; a running bbolt
-// transaction is not interrupted.
 package bolt
 
 import (
@@ -23,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync/atomic"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -32,7 +17,8 @@ import (
 	"github.com/voldfs/voldfs/backend"
 )
 
-// bucket holds every key.
+// bucket holds every key. Its sequence is the version ceiling (see the
+// package comment).
 var bucket = []byte("voldfs")
 
 // versionLen is the length of the version prefix of a stored value.
@@ -42,19 +28,83 @@ const versionLen = 8
 // not advertise it (it is no backend.SizeLimiter): 2 GiB is no practical limit.
 const maxValueSize = bbolt.MaxValueSize - versionLen
 
+// Durability says when a write is acknowledged.
+type Durability int
+
+const (
+	// GroupCommit acknowledges a write once it is in the Store's memory;
+	// the flusher writes it to the file within Options.Interval. The
+	// default.
+	GroupCommit Durability = iota
+	// SyncAlways acknowledges a write once it is in the file.
+	SyncAlways
+)
+
+// Defaults of Options.
+const (
+	DefaultInterval   = 20 * time.Millisecond
+	DefaultMaxPending = 64 << 20
+)
+
 // Options configures Open. The zero value (or nil) is the default.
 type Options struct {
 	// Timeout is how long Open waits for the file lock; 0 waits forever.
 	Timeout time.Duration
-	// NoSync skips the fsync after each write: faster, but a machine crash
+	// NoSync skips the fsync after each batch: faster, but a machine crash
 	// can lose recent writes or corrupt the file. For tests and benchmarks.
 	NoSync bool
+	// Durability says when a write is acknowledged (default GroupCommit).
+	Durability Durability
+	// Interval is the longest a write acknowledged under GroupCommit waits
+	// in memory before the flusher starts writing it (0: DefaultInterval).
+	// Negative: batches are written only when asked (Sync, Close, a full
+	// batch), for tests that decide where a crash cuts.
+	Interval time.Duration
+	// MaxPending bounds the bytes of writes waiting for the flusher (0:
+	// DefaultMaxPending). One more batch of up to this size may be being
+	// written at the same time.
+	MaxPending int
+	// MmapFlags are passed to bbolt (e.g. syscall.MAP_POPULATE).
+	MmapFlags int
+	// InitialMmapSize is the initial size of bbolt's memory map.
+	InitialMmapSize int
 }
 
 // Store is a backend.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
-	db     *bbolt.DB
-	closed atomic.Bool
+	db         *bbolt.DB
+	durability Durability
+	interval   time.Duration
+	maxPending int
+
+	// mu guards the overlay (pending and flushing) and the flusher's state.
+	// Every write takes it; reads take it to consult the overlay.
+	mu sync.RWMutex
+	// pending holds the writes acknowledged since the last swap: key ->
+	// stored record (version + value), nil for a delete.
+	pending      map[string][]byte
+	pendingBytes int
+	pendingSince time.Time
+	// flushing is the batch the flusher is writing (nil when none). Reads
+	// consult it until its transaction has committed.
+	flushing map[string][]byte
+	// batch is pending's number; batches up to durable are in the file.
+	batch, durable uint64
+	// next is the next version to hand out; reserved is the ceiling in the
+	// file: next-1 <= reserved always.
+	next, reserved backend.Version
+	wantReserve    bool
+	err            error // the first failed flush; the Store refuses writes after it
+	closed         bool
+	crashed        bool
+	// changed is closed and replaced whenever a batch is swapped out or
+	// written, or the Store fails or closes.
+	changed chan struct{}
+
+	kick  chan struct{} // flush now
+	dirty chan struct{} // pending became non-empty
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 var (
@@ -62,6 +112,8 @@ var (
 	_ backend.BatchGetter = (*Store)(nil)
 	_ backend.Lister      = (*Store)(nil)
 	_ backend.Putter      = (*Store)(nil)
+	_ backend.Committer   = (*Store)(nil)
+	_ backend.Syncer      = (*Store)(nil)
 )
 
 // Open opens or creates the bbolt file at path. opts may be nil.
@@ -69,36 +121,52 @@ func Open(path string, opts *Options) (*Store, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:         opts.Timeout,
+		NoSync:          opts.NoSync,
+		MmapFlags:       opts.MmapFlags,
+		InitialMmapSize: opts.InitialMmapSize,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
+	s := &Store{
+		db:         db,
+		durability: opts.Durability,
+		interval:   opts.Interval,
+		maxPending: opts.MaxPending,
+		pending:    map[string][]byte{},
+		batch:      1,
+		changed:    make(chan struct{}),
+		kick:       make(chan struct{}, 1),
+		dirty:      make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	if s.interval == 0 {
+		s.interval = DefaultInterval
+	}
+	if s.maxPending <= 0 {
+		s.maxPending = DefaultMaxPending
+	}
+	// The first block of versions is reserved before any is handed out.
 	if err := db.Update(func(tx *bbolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucket)
-		return err
+		b, err := tx.CreateBucketIfNotExists(bucket)
+		if err != nil {
+			return err
+		}
+		last := backend.Version(b.Sequence())
+		if last > backend.AnyVersion-2*reserveBlock {
+			return errors.New("versions exhausted")
+		}
+		s.next, s.reserved = last+1, last+reserveBlock
+		return b.SetSequence(uint64(s.reserved))
 	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	// A batch waits at most this long for company before it commits.
-	db.MaxBatchDelay = 2 * time.Millisecond
-	return &Store{db: db}, nil
-}
-
-// begin checks what every call checks before touching the database.
-func (s *Store) begin(ctx context.Context, keys ...string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if s.closed.Load() {
-		return backend.ErrClosed
-	}
-	for _, k := range keys {
-		if !backend.ValidKey(k) {
-			return fmt.Errorf("bolt: key %q: %w", k, backend.ErrInvalidKey)
-		}
-	}
-	return nil
+	go s.flusher()
+	return s, nil
 }
 
 // dbErr maps bbolt's errors to the backend's.
@@ -109,149 +177,113 @@ func dbErr(err error) error {
 	return err
 }
 
-// decode splits a stored value into a copy of its value and its version.
+// record returns the stored form of value under version v.
+func record(v backend.Version, value []byte) []byte {
+	buf := make([]byte, versionLen+len(value))
+	binary.BigEndian.PutUint64(buf, uint64(v))
+	copy(buf[versionLen:], value)
+	return buf
+}
+
+// recordVersion returns the version of a stored record (NoVersion for nil:
+// absent or deleted).
+func recordVersion(raw []byte) backend.Version {
+	if raw == nil {
+		return backend.NoVersion
+	}
+	return backend.Version(binary.BigEndian.Uint64(raw))
+}
+
+// decode splits a stored record into a copy of its value and its version.
 func decode(raw []byte) ([]byte, backend.Version) {
 	if raw == nil {
 		return nil, backend.NoVersion
 	}
-	v := backend.Version(binary.BigEndian.Uint64(raw))
-	return append([]byte{}, raw[versionLen:]...), v // never nil
+	return append([]byte{}, raw[versionLen:]...), recordVersion(raw) // never nil
+}
+
+// overlay returns the record of key in the writes not yet in the file, and
+// whether there is one (a nil record: deleted). s.mu must be held.
+func (s *Store) overlay(key string) ([]byte, bool) {
+	if raw, ok := s.pending[key]; ok {
+		return raw, true
+	}
+	raw, ok := s.flushing[key]
+	return raw, ok
+}
+
+// readable checks what every read checks before touching the Store.
+func (s *Store) readable(ctx context.Context, keys ...string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if !backend.ValidKey(k) {
+			return fmt.Errorf("bolt: key %q: %w", k, backend.ErrInvalidKey)
+		}
+	}
+	return nil
 }
 
 // Get implements backend.Store.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, backend.Version, error) {
-	if err := s.begin(ctx, key); err != nil {
+	if err := s.readable(ctx, key); err != nil {
 		return nil, backend.NoVersion, err
 	}
-	var (
-		val []byte
-		ver backend.Version
-	)
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		val, ver = decode(tx.Bucket(bucket).Get([]byte(key)))
-		return nil
-	})
-	if err != nil {
-		return nil, backend.NoVersion, fmt.Errorf("bolt: get %q: %w", key, dbErr(err))
+	s.mu.RLock()
+	closed := s.closed
+	raw, ok := s.overlay(key)
+	s.mu.RUnlock()
+	if closed {
+		return nil, backend.NoVersion, backend.ErrClosed
 	}
-	if ver == backend.NoVersion {
+	// A key not in the overlay is written to the file only after a later
+	// write puts it there, so the file holds its value as of the check or
+	// a later one: either is right for a read that overlaps them.
+	if !ok {
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			raw = bytes.Clone(tx.Bucket(bucket).Get([]byte(key)))
+			return nil
+		})
+		if err != nil {
+			return nil, backend.NoVersion, fmt.Errorf("bolt: get %q: %w", key, dbErr(err))
+		}
+	}
+	if raw == nil {
 		return nil, backend.NoVersion, backend.ErrNotFound
 	}
+	val, ver := decode(raw)
 	return val, ver, nil
 }
 
-// write runs fn in a write transaction after checking ctx again inside it.
-func (s *Store) write(ctx context.Context, fn func(b *bbolt.Bucket) error) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		return fn(tx.Bucket(bucket))
-	})
-	return dbErr(err)
-}
-
-// put stores value under key with the next version. It is called inside a
-// write transaction.
-func put(b *bbolt.Bucket, key string, value []byte) (backend.Version, error) {
-	seq, err := b.NextSequence()
-	if err != nil {
-		return backend.NoVersion, err
-	}
-	buf := make([]byte, versionLen+len(value))
-	binary.BigEndian.PutUint64(buf, seq)
-	copy(buf[versionLen:], value)
-	return backend.Version(seq), b.Put([]byte(key), buf)
-}
-
-func (s *Store) checkWrite(ctx context.Context, key string, value []byte) error {
-	if err := s.begin(ctx, key); err != nil {
-		return err
-	}
-	if len(value) > maxValueSize {
-		return fmt.Errorf("bolt: %d-byte value: %w", len(value), backend.ErrTooLarge)
-	}
-	return nil
-}
-
-// CAS implements backend.Store.
-func (s *Store) CAS(ctx context.Context, key string, old backend.Version, value []byte) (backend.Version, error) {
-	if err := s.checkWrite(ctx, key, value); err != nil {
-		return backend.NoVersion, err
-	}
-	var nv backend.Version
-	err := s.write(ctx, func(b *bbolt.Bucket) error {
-		raw := b.Get([]byte(key))
-		cur := backend.NoVersion
-		if raw != nil {
-			cur = backend.Version(binary.BigEndian.Uint64(raw))
-		}
-		if cur != old {
-			return backend.ErrConflict
-		}
-		var err error
-		nv, err = put(b, key, value)
-		return err
-	})
-	if err != nil {
-		return backend.NoVersion, fmt.Errorf("bolt: cas %q: %w", key, err)
-	}
-	return nv, nil
-}
-
-// Put implements backend.Putter.
-func (s *Store) Put(ctx context.Context, key string, value []byte) (backend.Version, error) {
-	if err := s.checkWrite(ctx, key, value); err != nil {
-		return backend.NoVersion, err
-	}
-	// Puts are write-once blocks, written by voldfs many at a time: Batch
-	// lets concurrent puts share one transaction and one fsync. fn may run
-	// more than once (bbolt retries a failed batch one by one), so it only
-	// sets nv from the transaction it runs in.
-	var nv backend.Version
-	err := s.db.Batch(func(tx *bbolt.Tx) (err error) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		nv, err = put(tx.Bucket(bucket), key, value)
-		return err
-	})
-	if err != nil {
-		return backend.NoVersion, fmt.Errorf("bolt: put %q: %w", key, dbErr(err))
-	}
-	return nv, nil
-}
-
-// Delete implements backend.Store.
-func (s *Store) Delete(ctx context.Context, key string, old backend.Version) error {
-	if err := s.begin(ctx, key); err != nil {
-		return err
-	}
-	err := s.write(ctx, func(b *bbolt.Bucket) error {
-		raw := b.Get([]byte(key))
-		switch {
-		case raw == nil:
-			return backend.ErrNotFound
-		case old != backend.AnyVersion && backend.Version(binary.BigEndian.Uint64(raw)) != old:
-			return backend.ErrConflict
-		}
-		return b.Delete([]byte(key))
-	})
-	if err != nil {
-		return fmt.Errorf("bolt: delete %q: %w", key, err)
-	}
-	return nil
-}
-
-// GetMulti implements backend.BatchGetter with one read transaction.
+// GetMulti implements backend.BatchGetter: the overlay, then one read
+// transaction for the rest.
 func (s *Store) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
-	if err := s.begin(ctx, keys...); err != nil {
+	if err := s.readable(ctx, keys...); err != nil {
 		return nil, err
 	}
 	out := make(map[string]backend.Item, len(keys))
+	var rest []string
+	s.mu.RLock()
+	closed := s.closed
+	for _, k := range keys {
+		if raw, ok := s.overlay(k); !ok {
+			rest = append(rest, k)
+		} else if raw != nil {
+			val, ver := decode(raw)
+			out[k] = backend.Item{Value: val, Version: ver}
+		}
+	}
+	s.mu.RUnlock()
+	if closed {
+		return nil, backend.ErrClosed
+	}
+	if len(rest) == 0 {
+		return out, nil
+	}
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucket)
-		for _, k := range keys {
+		for _, k := range rest {
 			if val, ver := decode(b.Get([]byte(k))); ver != backend.NoVersion {
 				out[k] = backend.Item{Value: val, Version: ver}
 			}
@@ -264,51 +296,123 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) (map[string]backend
 	return out, nil
 }
 
-// listBatch is how many keys List reads per read transaction.
+// listBatch is how many keys of the file List reads per read transaction.
 const listBatch = 1024
 
 // List implements backend.Lister, in key order. fn runs outside any
-// transaction (so it may write to the Store); keys are read in batches, and a
-// key written during List may or may not be seen.
+// transaction and lock (so it may write to the Store); keys are read in
+// batches, each a consistent view of the overlay over the file, and a key
+// written during List may or may not be seen.
 func (s *Store) List(ctx context.Context, prefix string, fn func(key string) error) error {
 	p := []byte(prefix)
 	seek, after := p, false // after: skip seek itself, the previous batch's last key
 	for {
-		if err := s.begin(ctx); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var keys []string
-		err := s.db.View(func(tx *bbolt.Tx) error {
-			c := tx.Bucket(bucket).Cursor()
-			k, _ := c.Seek(seek)
-			if after && bytes.Equal(k, seek) {
-				k, _ = c.Next()
-			}
-			for ; k != nil && bytes.HasPrefix(k, p) && len(keys) < listBatch; k, _ = c.Next() {
-				keys = append(keys, string(k))
-			}
-			return nil
-		})
+		keys, last, more, err := s.listBatch(p, seek, after)
 		if err != nil {
-			return fmt.Errorf("bolt: list %q: %w", prefix, dbErr(err))
+			return fmt.Errorf("bolt: list %q: %w", prefix, err)
 		}
 		for _, k := range keys {
 			if err := fn(k); err != nil {
 				return err
 			}
 		}
-		if len(keys) < listBatch {
+		if !more {
 			return nil
 		}
-		seek, after = []byte(keys[len(keys)-1]), true
+		seek, after = last, true
 	}
 }
 
-// Close closes the file, after the transactions in progress. Calls after
-// Close return backend.ErrClosed.
+// listBatch returns the live keys with prefix p from seek (after: past it)
+// up to and including the listBatch'th key of the file, whether there may be
+// more, and the last file key read. The overlay cannot change meanwhile, and
+// its flushing batch overrides the file whether or not the file already
+// holds it, so the merge is consistent.
+func (s *Store) listBatch(p, seek []byte, after bool) (keys []string, last []byte, more bool, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, nil, false, backend.ErrClosed
+	}
+	var fileKeys []string
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		k, _ := c.Seek(seek)
+		if after && bytes.Equal(k, seek) {
+			k, _ = c.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, p) && len(fileKeys) < listBatch; k, _ = c.Next() {
+			fileKeys = append(fileKeys, string(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, false, dbErr(err)
+	}
+	more = len(fileKeys) == listBatch
+	in := func(k string) bool { // in this batch's range
+		if !strings.HasPrefix(k, string(p)) || k < string(seek) || after && k == string(seek) {
+			return false
+		}
+		return !more || k <= fileKeys[len(fileKeys)-1]
+	}
+	live := map[string]bool{}
+	for _, k := range fileKeys {
+		live[k] = true
+	}
+	for _, m := range []map[string][]byte{s.flushing, s.pending} { // pending last: it wins
+		for k, raw := range m {
+			if in(k) {
+				live[k] = raw != nil
+			}
+		}
+	}
+	for k, ok := range live {
+		if ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	if more {
+		last = []byte(fileKeys[len(fileKeys)-1])
+	}
+	return keys, last, more, nil
+}
+
+// Close flushes what is pending and closes the file. Calls after Close
+// return backend.ErrClosed. Close returns the error of a failed flush.
 func (s *Store) Close() error {
-	if s.closed.Swap(true) {
+	return s.shut(false)
+}
+
+// Crash closes the Store as a crash of its process would: writes not yet in
+// the file are dropped, not flushed (a batch being written completes or
+// not, as a whole). It is for power-loss tests: reopening the file then
+// shows what a crash at this moment would have left.
+func (s *Store) Crash() error {
+	return s.shut(true)
+}
+
+func (s *Store) shut(crash bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return backend.ErrClosed
 	}
-	return s.db.Close()
+	s.closed, s.crashed = true, crash
+	s.signalLocked()
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.done // the flusher writes the last batch, unless crashed
+	s.mu.Lock()
+	ferr := s.err
+	if crash {
+		ferr = nil
+	}
+	s.pending, s.flushing = nil, nil
+	s.mu.Unlock()
+	return errors.Join(ferr, s.db.Close())
 }

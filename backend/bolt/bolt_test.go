@@ -11,6 +11,7 @@ import (
 	"github.com/voldfs/voldfs/backend"
 	"github.com/voldfs/voldfs/backend/backendtest"
 	"github.com/voldfs/voldfs/backend/bolt"
+	"github.com/voldfs/voldfs/internal/committest"
 )
 
 func open(t testing.TB, path string, opts *bolt.Options) *bolt.Store {
@@ -28,13 +29,45 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestConformanceSync(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fsync per write is slow; the NoSync run covers the logic")
-	}
+// TestConformanceDefault runs the suite with real fsyncs and group commit.
+func TestConformanceDefault(t *testing.T) {
 	backendtest.RunConformanceTests(t, func(t *testing.T) backend.Store {
 		return open(t, filepath.Join(t.TempDir(), "voldfs.db"), nil)
 	})
+}
+
+// TestConformanceManual writes batches only when the pending bound is
+// reached (a tiny one), so most reads are answered from the overlay and
+// most writes wait for the flusher.
+func TestConformanceManual(t *testing.T) {
+	backendtest.RunConformanceTests(t, func(t *testing.T) backend.Store {
+		return open(t, filepath.Join(t.TempDir(), "voldfs.db"), &bolt.Options{NoSync: true, Interval: -1, MaxPending: 4096})
+	})
+}
+
+func TestConformanceSyncAlways(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fsync per commit is slow; the other runs cover the logic")
+	}
+	backendtest.RunConformanceTests(t, func(t *testing.T) backend.Store {
+		return open(t, filepath.Join(t.TempDir(), "voldfs.db"), &bolt.Options{Durability: bolt.SyncAlways})
+	})
+}
+
+func TestCommit(t *testing.T) {
+	for name, opts := range map[string]*bolt.Options{
+		"default": nil,
+		"manual":  {NoSync: true, Interval: -1, MaxPending: 4096},
+		"always":  {Durability: bolt.SyncAlways, NoSync: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			committest.Run(t, func(t *testing.T) backend.Store {
+				s := open(t, filepath.Join(t.TempDir(), "voldfs.db"), opts)
+				t.Cleanup(func() { s.Close() })
+				return s
+			})
+		})
+	}
 }
 
 func TestReopen(t *testing.T) {
@@ -117,6 +150,12 @@ func TestListBatches(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	s := open(b, filepath.Join(b.TempDir(), "voldfs.db"), nil)
+	defer s.Close()
+	backendtest.RunBenchmarks(b, s)
+}
+
+func BenchmarkStoreSyncAlways(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "voldfs.db"), &bolt.Options{Durability: bolt.SyncAlways})
 	defer s.Close()
 	backendtest.RunBenchmarks(b, s)
 }

@@ -1,7 +1,7 @@
 // Package memory is the reference backend.Store: a map guarded by a mutex.
 //
 // It implements the whole contract and every optional interface
-// (BatchGetter, Lister, Putter, SizeLimiter), so it is the store to test
+// (BatchGetter, Lister, Putter, SizeLimiter, Committer), so it is the store to test
 // voldfs against and to run examples on. Versions come from one counter shared
 // by all keys, so a version is never reused (no ABA). Values are copied in and
 // out. Nothing is persisted: the data is gone when the Store is dropped.
@@ -40,6 +40,7 @@ var (
 	_ backend.Lister      = (*Store)(nil)
 	_ backend.Putter      = (*Store)(nil)
 	_ backend.SizeLimiter = (*Store)(nil)
+	_ backend.Committer   = (*Store)(nil)
 )
 
 // New returns an empty Store that accepts values up to DefaultMaxValueSize.
@@ -149,6 +150,42 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) (backend.Vers
 		return backend.NoVersion, backend.ErrClosed
 	}
 	return s.store(key, v), nil
+}
+
+// Commit implements backend.Committer: the conditions are checked and the
+// writes applied under one lock. A delete of a key that is absent (allowed
+// by Old NoVersion or AnyVersion) changes nothing.
+func (s *Store) Commit(ctx context.Context, ops []backend.Op) ([]backend.Version, error) {
+	if err := backend.CheckOps(ctx, ops, s.limit); err != nil {
+		return nil, fmt.Errorf("memory: commit: %w", err)
+	}
+	vals := make([][]byte, len(ops))
+	for i, op := range ops {
+		if !op.Delete && !op.Check {
+			vals[i] = clone(op.Value) // outside the lock
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, backend.ErrClosed
+	}
+	for _, op := range ops {
+		if op.Old != backend.AnyVersion && s.m[op.Key].version != op.Old {
+			return nil, fmt.Errorf("memory: commit: %w", &backend.ConflictError{Key: op.Key})
+		}
+	}
+	vers := make([]backend.Version, len(ops))
+	for i, op := range ops {
+		switch {
+		case op.Check:
+		case op.Delete:
+			delete(s.m, op.Key)
+		default:
+			vers[i] = s.store(op.Key, vals[i])
+		}
+	}
+	return vers, nil
 }
 
 // GetMulti implements backend.BatchGetter.
