@@ -17,9 +17,11 @@ import (
 // buffer passing Options.WriteBuffer commits them, one inode CAS per commit.
 // Across FS values and machines the model is close-to-open.
 //
-// refs and orphaned are guarded by core.omu; everything else by mu, which
-// every File operation on the inode holds (so the handles of one inode
-// serialise, and a File's own offset and flags are guarded by it too).
+// refs and orphaned are guarded by core.omu; everything else by mu. File
+// operations hold mu throughout (so writes, commits and truncates of one
+// inode serialise), except that a read holds it only to take its view and
+// fetches blocks without it. A File's own offset and flags have their own
+// lock (File.mu), always taken before mu.
 type openInode struct {
 	refs     int
 	orphaned bool // nlink reached zero while open: the last close frees it
