@@ -475,15 +475,28 @@ func TestLockModel(t *testing.T) {
 				e = size
 			}
 			l := Lock{Kind: PosixLock, Type: typ, Start: int64(st), Len: int64(n), Owner: uint64(o)}
-			if typ == UnlockLock {
-				mu.Lock()
-				set(k, typ, st, e) // released in the model first
-				mu.Unlock()
-			}
+			// What a call releases (an unlock, a downgrade) leaves the model
+			// before the call, what it acquires after, so that the model
+			// never holds more than the store.
 			mu.Lock()
 			want := conflict(k, typ, st, e)
+			saved := *model[k]
+			if typ == UnlockLock {
+				set(k, typ, st, e)
+			} else if typ == ReadLock {
+				for i := st; i < e; i++ {
+					if model[k][i] == WriteLock {
+						model[k][i] = ReadLock
+					}
+				}
+			}
 			mu.Unlock()
 			err := fss[c].Inodes().Setlk(ctx, ino, l, false)
+			if err != nil {
+				mu.Lock()
+				*model[k] = saved // a refused request changes nothing
+				mu.Unlock()
+			}
 			if err != nil && !errors.Is(err, syscall.EAGAIN) {
 				t.Errorf("client %d owner %d %+v: %v", c, o, l, err)
 				return
