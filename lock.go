@@ -229,8 +229,14 @@ var errWouldBlock = syscall.EAGAIN
 func (c *core) setLock(ctx context.Context, s *session, ino uint64, req lockEnt, wait bool) error {
 	unknown := 0
 	for attempt, waits := 0, 0; ; attempt++ {
-		if err := s.check(); err != nil {
-			return err
+		// Removing our own locks is always safe: an unlock goes ahead
+		// even when the session is lost or late (so a client cut off for a
+		// while leaks no lock it released meanwhile), and reports the loss
+		// after.
+		if req.typ != UnlockLock {
+			if err := s.check(); err != nil {
+				return err
+			}
 		}
 		ls, ver, err := c.readLocks(ctx, ino)
 		if err != nil {
@@ -274,6 +280,9 @@ func (c *core) setLock(ctx context.Context, s *session, ino uint64, req lockEnt,
 		}
 		if len(confl) == 0 {
 			s.settleHeld(ino, next)
+			if req.typ == UnlockLock {
+				return s.lostErr()
+			}
 			return nil
 		}
 		if !wait {

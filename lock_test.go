@@ -320,6 +320,29 @@ func TestLockSessionBroken(t *testing.T) {
 	})
 }
 
+// TestLockSessionLate checks a client that cannot renew its session for a
+// while (nobody breaks it): it refuses new locks, still releases, and works
+// again once a heartbeat goes through.
+func TestLockSessionLate(t *testing.T) {
+	ctx := context.Background()
+	const timeout = 200 * time.Millisecond
+	fss := lockClients(t, internalMemory(t), 2, timeout)
+	ino := lockFile(t, fss, "f")[0].Ino()
+	a, b := fss[0].Inodes(), fss[1].Inodes()
+	w := Lock{Kind: PosixLock, Type: WriteLock, Owner: 1}
+	require.NoError(t, a.Setlk(ctx, ino, w, false))
+	s := fss[0].c.currentSession()
+	s.setPaused(true)
+	time.Sleep(timeout)
+	assert.ErrorIs(t, a.Setlk(ctx, ino, Lock{Kind: PosixLock, Type: WriteLock, Start: 1 << 20, Owner: 2}, false), syscall.ENOLCK)
+	assert.NoError(t, a.ReleaseLocks(ctx, ino, PosixLock, 1), "an unlock goes ahead")
+	assert.NoError(t, b.Setlk(ctx, ino, w, false), "released at once, not after a timeout")
+	require.NoError(t, b.ReleaseLocks(ctx, ino, PosixLock, 1))
+	s.setPaused(false)
+	time.Sleep(timeout / 2)
+	assert.NoError(t, a.Setlk(ctx, ino, w, false), "renewed")
+}
+
 // TestLockCache checks lock boundaries are cache boundaries: a reader that
 // takes the lock after a writer released it reads the writer's data at once,
 // well inside the attribute window.

@@ -167,9 +167,12 @@ func (c *core) getlk(ctx context.Context, ino uint64, l Lock) (Lock, error) {
 
 // Setlk sets, changes or releases a lock on inode ino (fcntl F_SETLK, or
 // F_SETLKW with wait; flock(2) for Kind FlockLock). A conflict without wait
-// is EAGAIN; a wait cancelled by ctx is EINTR; a client whose lock session
-// was broken (it missed heartbeats for its lock timeout) gets ENOLCK. The
-// errors are *fs.PathError values.
+// is EAGAIN; a wait cancelled by ctx is EINTR. A client that could not renew
+// its lock session for most of its lock timeout gets ENOLCK from requests
+// until it renews; one whose session was broken (others saw it miss
+// heartbeats for the timeout and dropped its locks) gets ENOLCK for good,
+// until the FS is opened again. An unlock always removes the caller's
+// locks, then reports such a loss. The errors are *fs.PathError values.
 func (in *Inodes) Setlk(ctx context.Context, ino uint64, l Lock, wait bool) error {
 	ctx, cancel := in.fs.lockCtx(ctx)
 	defer cancel()
@@ -242,24 +245,39 @@ func (f *File) GetLock(ctx context.Context, l Lock) (Lock, error) {
 
 // ReleaseLocks releases what closing a descriptor does: the POSIX locks of
 // owner on the file and, if release is set (the last close of f), f's own
-// flock and OFD locks. File.Close does not release locks itself; call this
-// before it (FS.Close releases everything).
+// flock and OFD locks. File.Close does not release locks itself yet; call
+// this before it (FS.Close releases everything). An unlock goes ahead even
+// for a lost session, and then reports ENOLCK.
 func (f *File) ReleaseLocks(ctx context.Context, owner uint64, release bool) error {
 	ctx, cancel := f.fs.lockCtx(ctx)
 	defer cancel()
 	err := f.c.setlk(ctx, f.ino, Lock{Kind: PosixLock, Type: UnlockLock, Owner: owner}, false)
 	if release {
-		if s := f.c.currentSession(); s != nil {
-			id := s.fileOwner(f)
-			for _, k := range []LockKind{FlockLock, OFDLock} {
-				err = errors.Join(err, f.c.setlk(ctx, f.ino, Lock{Kind: k, Type: UnlockLock, Owner: id}, false))
-			}
-			s.mu.Lock()
-			delete(s.fileIDs, f)
-			s.mu.Unlock()
-		}
+		err = errors.Join(err, f.releaseOwn(ctx))
 	}
 	return lockPathErr("unlock", f.name, err)
+}
+
+// releaseOwn releases f's own flock and OFD locks: what the last close of
+// an open file does. It costs nothing for a File that never took one.
+// File.Close is meant to call it (a one-line hook).
+func (f *File) releaseOwn(ctx context.Context) error {
+	s := f.c.currentSession()
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	id, ok := s.fileIDs[f]
+	delete(s.fileIDs, f)
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	var err error
+	for _, k := range []LockKind{FlockLock, OFDLock} {
+		err = errors.Join(err, f.c.setlk(ctx, f.ino, Lock{Kind: k, Type: UnlockLock, Owner: id}, false))
+	}
+	return err
 }
 
 // lockOwner fills in f's owner id for the kinds f owns.

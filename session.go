@@ -179,6 +179,13 @@ func (s *session) checkLocked() error {
 	return nil
 }
 
+// lostErr returns the error of a session broken by another client, or nil.
+func (s *session) lostErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lost
+}
+
 // heartbeat renews the session record every timeout/4 until stopped.
 func (s *session) heartbeat() {
 	defer close(s.done)
