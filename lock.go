@@ -162,26 +162,71 @@ func (c *core) readLocks(ctx context.Context, ino uint64) ([]lockEnt, backend.Ve
 }
 
 // writeLocks replaces the table of version ver with ls (deleting it when
-// empty). ErrConflict means another client changed it first.
-func (c *core) writeLocks(ctx context.Context, ino uint64, ver backend.Version, ls []lockEnt) error {
+// empty) and returns the new version. ErrConflict means another client
+// changed it first.
+func (c *core) writeLocks(ctx context.Context, ino uint64, ver backend.Version, ls []lockEnt) (backend.Version, error) {
 	key := c.lockKey(ino)
 	if len(ls) == 0 {
 		if ver == backend.NoVersion {
-			return nil
+			return backend.NoVersion, nil
 		}
 		c.stats.inodeDeletes.Add(1)
 		err := c.inodes.Delete(ctx, key, ver)
 		if errors.Is(err, backend.ErrNotFound) {
 			err = backend.ErrConflict
 		}
-		return err
+		return backend.NoVersion, err
 	}
 	c.stats.inodeCAS.Add(1)
-	_, err := c.inodes.CAS(ctx, key, ver, encodeLocks(ls))
+	nv, err := c.inodes.CAS(ctx, key, ver, encodeLocks(ls))
 	if errors.Is(err, backend.ErrTooLarge) {
-		return fmt.Errorf("lock table %s: %w", key, syscall.ENOLCK)
+		return 0, fmt.Errorf("lock table %s: %w", key, syscall.ENOLCK)
 	}
-	return err
+	return nv, err
+}
+
+// anyConflict reports whether some lock of ls conflicts with req.
+func anyConflict(ls []lockEnt, req *lockEnt) bool {
+	for i := range ls {
+		if ls[i].conflicts(req) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxTables bounds the lock tables a session keeps copies of.
+const maxTables = 1024
+
+// lockTable is a session's copy of an inode's lock table.
+type lockTable struct {
+	ls  []lockEnt
+	ver backend.Version
+}
+
+func (s *session) cachedTable(ino uint64) ([]lockEnt, backend.Version, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tables[ino]
+	return t.ls, t.ver, ok
+}
+
+func (s *session) cacheTable(ino uint64, ls []lockEnt, ver backend.Version) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tables[ino]; !ok && len(s.tables) >= maxTables {
+		for k := range s.tables {
+			delete(s.tables, k)
+			break
+		}
+	}
+	s.tables[ino] = lockTable{ls, ver}
+}
+
+func (s *session) dropTable(ino uint64) {
+	s.mu.Lock()
+	delete(s.tables, ino)
+	s.mu.Unlock()
 }
 
 // conflicting returns the locks of ls that conflict with req and belong to
@@ -238,61 +283,113 @@ func (c *core) setLock(ctx context.Context, s *session, ino uint64, req lockEnt,
 				return err
 			}
 		}
-		ls, ver, err := c.readLocks(ctx, ino)
-		if err != nil {
-			return lockCtxErr(ctx, err)
-		}
-		var confl []lockEnt
-		kept := ls
-		if req.typ != UnlockLock {
-			if confl, kept, err = s.conflicting(ctx, ls, &req); err != nil {
-				return lockCtxErr(ctx, err)
-			}
-		}
-		next := kept
-		if len(confl) > 0 && req.kind == FlockLock {
-			// Linux converts an flock by dropping the old one first, so two
-			// holders of a shared lock that both upgrade do not deadlock.
-			drop := req
-			drop.typ = UnlockLock
-			next = apply(kept, drop)
-		} else if len(confl) == 0 {
-			next = apply(kept, req)
-		}
-		if !bytes.Equal(encodeLocks(next), encodeLocks(ls)) {
-			s.noteHeld(ino)
-			err := c.writeLocks(ctx, ino, ver, next)
-			switch {
-			case errors.Is(err, backend.ErrConflict):
-				c.stats.conflicts.Add(1)
-				if err := backoff(ctx, attempt); err != nil {
-					return lockCtxErr(ctx, err)
-				}
-				continue
-			case err != nil:
-				// The outcome is unknown: the next read tells (req is
-				// idempotent: applied, it leaves nothing to change).
-				if unknown++; unknown > 3 || ctx.Err() != nil {
-					return lockCtxErr(ctx, err)
-				}
-				continue
-			}
-		}
-		if len(confl) == 0 {
-			s.settleHeld(ino, next)
+		unlock := s.lockIno(ino)
+		res, err := c.tryLock(ctx, s, ino, &req, attempt == 0)
+		unlock()
+		switch res {
+		case tryDone:
 			if req.typ == UnlockLock {
 				return s.lostErr()
 			}
 			return nil
+		case tryFailed:
+			return lockCtxErr(ctx, err)
+		case tryStale:
+		case tryRaced:
+			c.stats.conflicts.Add(1)
+			if err := backoff(ctx, attempt); err != nil {
+				return lockCtxErr(ctx, err)
+			}
+		case tryUnknown:
+			// The next read tells (req is idempotent: applied, it leaves
+			// nothing to change).
+			if unknown++; unknown > 3 || ctx.Err() != nil {
+				return lockCtxErr(ctx, err)
+			}
+		case tryBlocked:
+			if !wait {
+				return errWouldBlock
+			}
+			if err := lockWait(ctx, waits); err != nil {
+				return err
+			}
+			waits++
 		}
-		if !wait {
-			return errWouldBlock
-		}
-		if err := lockWait(ctx, waits); err != nil {
-			return err
-		}
-		waits++
 	}
+}
+
+// tryResult is the outcome of one try of a lock request.
+type tryResult int
+
+const (
+	tryDone    tryResult = iota // applied
+	tryFailed                   // failed with the error
+	tryStale                    // the session's copy of the table was stale: read
+	tryRaced                    // another client changed the table first
+	tryUnknown                  // the write's outcome is unknown
+	tryBlocked                  // a conflicting lock is held
+)
+
+// tryLock makes one try of req, with the session's lock on ino held (so
+// the session's copy of the table and its held set follow its writes in
+// order). With useCache it works on the session's copy of the table from
+// its last read or write, if any: a CAS with a stale version fails, so
+// only a conflict or "nothing to do" judged on it needs a read.
+func (c *core) tryLock(ctx context.Context, s *session, ino uint64, req *lockEnt, useCache bool) (tryResult, error) {
+	ls, ver, cached := s.cachedTable(ino)
+	cached = cached && useCache && !(req.typ != UnlockLock && anyConflict(ls, req))
+	if !cached {
+		var err error
+		if ls, ver, err = c.readLocks(ctx, ino); err != nil {
+			s.dropTable(ino)
+			return tryFailed, err
+		}
+		s.cacheTable(ino, ls, ver)
+	}
+	var confl []lockEnt
+	kept := ls
+	if req.typ != UnlockLock {
+		var err error
+		if confl, kept, err = s.conflicting(ctx, ls, req); err != nil {
+			return tryFailed, err
+		}
+	}
+	next := kept
+	if len(confl) > 0 && req.kind == FlockLock {
+		// Linux converts an flock by dropping the old one first, so two
+		// holders of a shared lock that both upgrade do not deadlock.
+		drop := *req
+		drop.typ = UnlockLock
+		next = apply(kept, drop)
+	} else if len(confl) == 0 {
+		next = apply(kept, *req)
+	}
+	if !bytes.Equal(encodeLocks(next), encodeLocks(ls)) {
+		s.noteHeld(ino)
+		nv, err := c.writeLocks(ctx, ino, ver, next)
+		switch {
+		case errors.Is(err, backend.ErrConflict):
+			s.dropTable(ino)
+			if cached {
+				return tryStale, nil
+			}
+			return tryRaced, nil
+		case err != nil:
+			s.dropTable(ino)
+			return tryUnknown, err
+		}
+		s.cacheTable(ino, next, nv)
+	} else if cached && req.typ != UnlockLock {
+		// Our lock may have been broken since the copy was made: judge on
+		// the store's table. (Others never add locks of ours, so an unlock
+		// with nothing to remove in an up-to-date copy has nothing to do.)
+		return tryStale, nil
+	}
+	if len(confl) > 0 {
+		return tryBlocked, nil
+	}
+	s.settleHeld(ino, next)
+	return tryDone, nil
 }
 
 // lockCtxErr turns an error of a cancelled call into EINTR, as an
@@ -366,6 +463,8 @@ func (c *core) getLock(ctx context.Context, s *session, ino uint64, req lockEnt)
 
 // dropSession removes every lock of s from ino's table (FS.Close).
 func (c *core) dropSession(ctx context.Context, s *session, ino uint64) error {
+	defer s.lockIno(ino)()
+	s.dropTable(ino)
 	for attempt := 0; ; attempt++ {
 		ls, ver, err := c.readLocks(ctx, ino)
 		if err != nil {
@@ -380,7 +479,7 @@ func (c *core) dropSession(ctx context.Context, s *session, ino uint64) error {
 		if len(next) == len(ls) {
 			return nil
 		}
-		err = c.writeLocks(ctx, ino, ver, next)
+		_, err = c.writeLocks(ctx, ino, ver, next)
 		if err == nil || !errors.Is(err, backend.ErrConflict) && attempt > 3 {
 			return err
 		}

@@ -53,6 +53,37 @@ type session struct {
 	fileIDs map[*File]uint64  // owner ids of Files (flock and OFD owners)
 	nextID  uint64            // last File owner id given out
 	seen    map[uint64]*watch // other sessions met holding a conflicting lock
+	tables  map[uint64]lockTable
+	inoMu   map[uint64]*inoMutex // serialise the session's tries per inode
+}
+
+// inoMutex is a session's lock on one inode's table, counted so that it is
+// forgotten when unused.
+type inoMutex struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lockIno takes the session's lock on inode ino's table and returns its
+// release.
+func (s *session) lockIno(ino uint64) func() {
+	s.mu.Lock()
+	m := s.inoMu[ino]
+	if m == nil {
+		m = &inoMutex{}
+		s.inoMu[ino] = m
+	}
+	m.refs++
+	s.mu.Unlock()
+	m.mu.Lock()
+	return func() {
+		m.mu.Unlock()
+		s.mu.Lock()
+		if m.refs--; m.refs == 0 {
+			delete(s.inoMu, ino)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // watch is what this core last observed of another session's record.
@@ -128,7 +159,7 @@ func (c *core) session(ctx context.Context) (*session, error) {
 		timeout = DefaultLockTimeout
 	}
 	s := &session{c: c, timeout: timeout, stop: make(chan struct{}), done: make(chan struct{}),
-		held: map[uint64]bool{}, fileIDs: map[*File]uint64{}, seen: map[uint64]*watch{}}
+		held: map[uint64]bool{}, fileIDs: map[*File]uint64{}, seen: map[uint64]*watch{}, tables: map[uint64]lockTable{}, inoMu: map[uint64]*inoMutex{}}
 	for {
 		var b [8]byte
 		rand.Read(b[:])
