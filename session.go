@@ -386,15 +386,13 @@ func (l *lockState) close() {
 	for ino := range s.held {
 		inos = append(inos, ino)
 	}
-	lost := s.lost != nil
-	if !lost {
+	if s.lost == nil {
 		s.lost = errLockLost("closed") // ends waiters at their next try
 	}
 	ver := s.ver
 	s.mu.Unlock()
-	if lost {
-		return // others dropped our locks, or will
-	}
+	// Even a broken session's leftovers go: the breaker cleaned only the
+	// tables it met them in.
 	for _, ino := range inos {
 		_ = s.c.dropSession(ctx, s, ino)
 	}
