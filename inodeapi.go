@@ -39,9 +39,11 @@ import (
 // An Attr is a snapshot of the inode as this FS last knew it: Lookup and
 // GetAttr may answer from an inode cached for up to Options.AttrTimeout, as
 // Stat does; Open always fetches the current inode (close-to-open). The
-// Attr is the caller's to keep and does not change later. Attr.Size of a
-// regular file is the committed size: writes still buffered in an open
-// File show in that File's Stat.
+// Attr is the caller's to keep and does not change later. The size and
+// times of a regular file include the writes this FS's open Files of it
+// have buffered and not yet committed (they share one state), so they agree
+// with what a read through any of them returns; other FS values see those
+// writes when they are committed.
 //
 // # Errors
 //
@@ -102,7 +104,32 @@ func (in *Inodes) lookup(ctx context.Context, dir uint64, name string) (*Attr, e
 	if err != nil {
 		return nil, err
 	}
-	return c.attrOf(n), nil
+	return c.attrNow(n), nil
+}
+
+// attrNow is attrOf for an inode read from the cache or the store before a
+// commit of this FS's open handles may have finished: with the handles'
+// shared state locked (no commit of theirs in flight) it takes the newest
+// version the cache holds, so the writes those handles committed meanwhile
+// are not reported away (a size that shrinks under a reader makes the
+// kernel cut its reads short).
+func (c *core) attrNow(n *inode) *Attr {
+	if !n.isReg() {
+		return c.attrOf(n)
+	}
+	o := c.openState(n.ino)
+	if o == nil {
+		return c.attrOf(n)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if ci := c.cachedInode(n.ino, -1); ci != nil {
+		n = ci.n
+	}
+	a := &Attr{}
+	c.fillAttr(a, n)
+	o.overlay(a)
+	return a
 }
 
 // GetAttr returns the attributes of inode ino.
@@ -116,13 +143,12 @@ func (in *Inodes) GetAttr(ctx context.Context, ino uint64) (*Attr, error) {
 	if err != nil {
 		return nil, pathErr("getattr", inoPath(ino), err)
 	}
-	return in.fs.c.attrOf(ci.n), nil
+	return in.fs.c.attrNow(ci.n), nil
 }
 
 // SetAttr changes the attributes of inode ino that a lists, in one commit,
-// and returns the result. A size change of a file open in this FS does not
-// go through its Files' buffers: truncate through the File (File.Truncate)
-// to order it after the File's buffered writes.
+// and returns the result. A size change of a file open in this FS comes
+// after the writes its Files buffered (they are committed first).
 func (in *Inodes) SetAttr(ctx context.Context, ino uint64, a *SetAttr) (*Attr, error) {
 	ctx, cancel, err := in.begin(ctx, "setattr", inoPath(ino), nil)
 	if err != nil {
