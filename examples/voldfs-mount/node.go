@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"sync/atomic"
@@ -127,9 +128,17 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 }
 
 // Getattr returns the attributes, with the size and times of writes
-// buffered in this mount.
+// buffered in this mount. An fstat of a file whose inode is already gone
+// (removed by another client, or by a rename racing its open) asks the
+// open file, which still holds it.
 func (n *node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	a, err := n.vol.ino.GetAttr(detach(ctx), n.ino())
+	if h, ok := fh.(*fileHandle); ok && errors.Is(err, syscall.ENOENT) {
+		var fi fs.FileInfo
+		if fi, err = h.f.Stat(); err == nil {
+			a = fi.Sys().(*voldfs.Attr)
+		}
+	}
 	if err != nil {
 		return toErrno(err)
 	}
