@@ -104,32 +104,7 @@ func (in *Inodes) lookup(ctx context.Context, dir uint64, name string) (*Attr, e
 	if err != nil {
 		return nil, err
 	}
-	return c.attrNow(n), nil
-}
-
-// attrNow is attrOf for an inode read from the cache or the store before a
-// commit of this FS's open handles may have finished: with the handles'
-// shared state locked (no commit of theirs in flight) it takes the newest
-// version the cache holds, so the writes those handles committed meanwhile
-// are not reported away (a size that shrinks under a reader makes the
-// kernel cut its reads short).
-func (c *core) attrNow(n *inode) *Attr {
-	if !n.isReg() {
-		return c.attrOf(n)
-	}
-	o := c.openState(n.ino)
-	if o == nil {
-		return c.attrOf(n)
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if ci := c.cachedInode(n.ino, -1); ci != nil {
-		n = ci.n
-	}
-	a := &Attr{}
-	c.fillAttr(a, n)
-	o.overlay(a)
-	return a
+	return c.attrOf(n), nil
 }
 
 // GetAttr returns the attributes of inode ino.
@@ -143,7 +118,7 @@ func (in *Inodes) GetAttr(ctx context.Context, ino uint64) (*Attr, error) {
 	if err != nil {
 		return nil, pathErr("getattr", inoPath(ino), err)
 	}
-	return in.fs.c.attrNow(ci.n), nil
+	return in.fs.c.attrOf(ci.n), nil
 }
 
 // SetAttr changes the attributes of inode ino that a lists, in one commit,
