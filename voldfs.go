@@ -329,12 +329,6 @@ func (f *FS) Close() error {
 // background, after its CAS wins. It commits nothing (File.Sync does).
 func (f *FS) WaitFrees() { f.c.waitFrees() }
 
-// Flush is WaitFrees.
-//
-// Deprecated: Flush commits nothing, whatever its name suggests; use
-// WaitFrees.
-func (f *FS) Flush() { f.WaitFrees() }
-
 // WithContext returns a view of f whose operations, and those of files it
 // opens, are bounded by ctx.
 func (f *FS) WithContext(ctx context.Context) *FS {
