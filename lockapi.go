@@ -259,8 +259,8 @@ func (f *File) ReleaseLocks(ctx context.Context, owner uint64, release bool) err
 }
 
 // releaseOwn releases f's own flock and OFD locks: what the last close of
-// an open file does. It costs nothing for a File that never took one.
-// File.Close is meant to call it (a one-line hook).
+// an open file does (File.Close calls it). It costs nothing for a File that
+// never took one.
 func (f *File) releaseOwn(ctx context.Context) error {
 	s := f.c.currentSession()
 	if s == nil {
