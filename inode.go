@@ -33,6 +33,13 @@ type inode struct {
 	root   blockRef
 	height uint8
 
+	// Optional trailing fields (see encodeInode): extended attributes,
+	// either encoded inline (xattrs) or as one write-once block (xattrRef),
+	// and the device number of a character or block device.
+	xattrs   []byte
+	xattrRef blockRef
+	rdev     uint64
+
 	// dirc caches the decoded directory root of an inode that no one
 	// modifies any more (set when it enters the inode cache).
 	dirc *dirCache
@@ -175,8 +182,42 @@ func encodeInode(n *inode) []byte {
 	e.raw(n.root[:])
 	e.u8(n.height)
 	e.bytes(n.inline)
+	// The optional trailer: a mask of the fields present, then each present
+	// field in mask order. A record without any is written as before, so
+	// inodes without extended attributes or a device number stay readable
+	// by earlier versions.
+	var mask uint8
+	if len(n.xattrs) > 0 {
+		mask |= optXattrs
+	}
+	if !n.xattrRef.isZero() {
+		mask |= optXattrRef
+	}
+	if n.rdev != 0 {
+		mask |= optRdev
+	}
+	if mask != 0 {
+		e.u8(mask)
+		if mask&optXattrs != 0 {
+			e.bytes(n.xattrs)
+		}
+		if mask&optXattrRef != 0 {
+			e.raw(n.xattrRef[:])
+		}
+		if mask&optRdev != 0 {
+			e.uv(n.rdev)
+		}
+	}
 	return seal(recInode, e.b)
 }
+
+// Bits of the optional trailer's mask.
+const (
+	optXattrs   uint8 = 1 << iota // inline extended attributes (xattr.go)
+	optXattrRef                   // the block holding them when they are larger
+	optRdev                       // device number
+	optKnown    = optXattrs | optXattrRef | optRdev
+)
 
 func decodeInode(key string, b []byte) (*inode, error) {
 	p, err := unseal(recInode, key, b)
@@ -202,6 +243,22 @@ func decodeInode(key string, b []byte) (*inode, error) {
 	copy(n.root[:], d.raw(len(n.root)))
 	n.height = d.u8()
 	n.inline = d.bytes(maxInodeInline)
+	if d.err == nil && len(d.b) > 0 {
+		// The optional trailer (encodeInode); records without it end here.
+		mask := d.u8()
+		if mask&^optKnown != 0 || mask == 0 {
+			return nil, corruptf("%s: unknown optional inode fields %#x", key, mask)
+		}
+		if mask&optXattrs != 0 {
+			n.xattrs = d.bytes(xattrInlineMax)
+		}
+		if mask&optXattrRef != 0 {
+			copy(n.xattrRef[:], d.raw(len(n.xattrRef)))
+		}
+		if mask&optRdev != 0 {
+			n.rdev = d.uv()
+		}
+	}
 	if err := d.done(); err != nil {
 		return nil, err
 	}
