@@ -17,6 +17,7 @@ type Attr struct {
 	Size    uint64
 	Blocks  uint64 // 512-byte units allocated (approximate for sparse files)
 	Blksize uint32 // preferred I/O size: the filesystem block size
+	Rdev    uint64 // device number of a character or block device (Mknod)
 	Atime   time.Time
 	Mtime   time.Time
 	Ctime   time.Time
@@ -39,7 +40,7 @@ func (c *core) attrOf(n *inode) *Attr {
 func (c *core) fillAttr(a *Attr, n *inode) {
 	*a = Attr{
 		Ino: n.ino, Gen: n.gen, Mode: n.mode, Nlink: n.nlink, Uid: n.uid, Gid: n.gid,
-		Size: n.size, Blksize: uint32(c.blockSize),
+		Size: n.size, Blksize: uint32(c.blockSize), Rdev: n.rdev,
 		Atime: time.Unix(0, n.atime), Mtime: time.Unix(0, n.mtime),
 		Ctime: time.Unix(0, n.ctime), Btime: time.Unix(0, n.btime),
 	}

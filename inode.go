@@ -82,9 +82,15 @@ const (
 	sIFDIR = 0o040000
 	sIFREG = 0o100000
 	sIFLNK = 0o120000
-	sISUID = 0o4000
-	sISGID = 0o2000
-	sISVTX = 0o1000
+	// Special files (mknod.go): no content, and a device number for the
+	// two kinds of device.
+	sIFIFO  = 0o010000
+	sIFCHR  = 0o020000
+	sIFBLK  = 0o060000
+	sIFSOCK = 0o140000
+	sISUID  = 0o4000
+	sISGID  = 0o2000
+	sISVTX  = 0o1000
 	// inlineMax is the largest file kept inside its inode, so that creating
 	// and writing a small file costs no block write.
 	inlineMax = 4096
@@ -116,6 +122,14 @@ func (n *inode) dirType() uint8 {
 		return typeDir
 	case sIFLNK:
 		return typeSymlink
+	case sIFIFO:
+		return typeFIFO
+	case sIFSOCK:
+		return typeSocket
+	case sIFCHR:
+		return typeChar
+	case sIFBLK:
+		return typeBlock
 	}
 	return typeOther
 }
@@ -133,6 +147,14 @@ func unixToFileMode(m uint32) fs.FileMode {
 	case sIFLNK:
 		mode |= fs.ModeSymlink
 	case sIFREG:
+	case sIFIFO:
+		mode |= fs.ModeNamedPipe
+	case sIFSOCK:
+		mode |= fs.ModeSocket
+	case sIFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case sIFBLK:
+		mode |= fs.ModeDevice
 	default:
 		mode |= fs.ModeIrregular
 	}
@@ -263,7 +285,7 @@ func decodeInode(key string, b []byte) (*inode, error) {
 		return nil, err
 	}
 	switch n.mode & sIFMT {
-	case sIFREG, sIFDIR, sIFLNK:
+	case sIFREG, sIFDIR, sIFLNK, sIFIFO, sIFSOCK, sIFCHR, sIFBLK:
 	default:
 		return nil, corruptf("%s: unknown file type %#o", key, n.mode&sIFMT)
 	}
