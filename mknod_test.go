@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"os"
+	"strconv"
 	"syscall"
 	"testing"
 
@@ -136,4 +137,18 @@ func TestInodesMknod(t *testing.T) {
 		types[e.Name] = e.Type
 	}
 	assert.Equal(t, map[string]fs.FileMode{"c": fs.ModeDevice | fs.ModeCharDevice, "p": fs.ModeNamedPipe, "r": 0}, types)
+}
+
+func TestDirSize(t *testing.T) {
+	f, _ := newMemFS(t)
+	require.NoError(t, f.Mkdir("d", 0o755))
+	a := attr(t, f, "d")
+	assert.Equal(t, uint64(4096), a.Size)
+	assert.Equal(t, uint64(8), a.Blocks)
+	for i := 0; i < 200; i++ {
+		require.NoError(t, f.Mknod("d/"+strconv.Itoa(i), fs.ModeNamedPipe|0o600, 0))
+	}
+	a = attr(t, f, "d")
+	assert.Equal(t, uint64(8192), a.Size, "202 entries of ~32 bytes")
+	assert.Equal(t, uint64(16), a.Blocks)
 }
