@@ -15,8 +15,9 @@ import (
 // Extended attributes.
 //
 // An inode's extended attributes are one set, copy-on-write with the inode:
-// small sets are encoded inside the inode record (inode.xattrs), larger
-// ones in one write-once block the inode names (inode.xattrRef). A change
+// small sets are encoded inside the inode record (inode.xattrs), a file's
+// larger ones in one write-once block the inode names (inode.xattrRef),
+// freed when replaced or when the file is destroyed. A change
 // is one commit of the inode (cas.go), so it is atomic, and on a conflict
 // it is applied again to the newer version: attributes another client set
 // meanwhile are kept.
@@ -130,7 +131,10 @@ func (c *core) xattrSet(ctx context.Context, n *inode) ([]xattr, error) {
 // is small, else in a new block, freeing the block it replaces.
 func (c *core) storeXattrs(ctx context.Context, t *tx, n *inode, set []xattr) error {
 	p := encodeXattrs(set)
-	if len(p) > xattrSetMax {
+	if len(p) > xattrSetMax || n.isDir() && len(p) > xattrInlineMax {
+		// A directory's set stays inline: removing a directory frees its
+		// trie (dirRefs), not a tree's blocks, so a block of its
+		// attributes would be left for GC.
 		return syscall.ENOSPC
 	}
 	old := n.xattrRef
@@ -280,7 +284,8 @@ func (c *core) listxattr(ctx context.Context, ino uint64) ([]string, error) {
 // XattrReplace (ENODATA if it does not). attr must be in the user.,
 // trusted. or security. namespace (ENOTSUP), 1 to 255 bytes (EINVAL,
 // ERANGE); value at most 64 KiB (E2BIG). The whole set of one file is
-// bounded at 256 KiB encoded (ENOSPC).
+// bounded at 256 KiB encoded, a directory's at 4 KiB, as ext4 bounds
+// every inode's (ENOSPC).
 func (f *FS) Setxattr(name, attr string, value []byte, flags int) error {
 	return f.xattrOp("setxattr", name, true, func(ctx context.Context, ino uint64) error {
 		return f.c.setxattr(ctx, ino, attr, value, flags)

@@ -96,9 +96,9 @@ func TestXattrBasics(t *testing.T) {
 	assert.Equal(t, []byte("s"), v)
 }
 
-// TestXattrBlock moves a set past the inline bound into a block and back,
-// checking that fsck counts the block and that replaced and removed blocks
-// are freed.
+// TestXattrBlock moves a file's set past the inline bound into a block and
+// back, checking that fsck counts the block and that replaced and removed
+// blocks are freed; a directory's set stays inline.
 func TestXattrBlock(t *testing.T) {
 	ctx := context.Background()
 	f, s := newMemFS(t)
@@ -110,16 +110,19 @@ func TestXattrBlock(t *testing.T) {
 	}
 	base := blocks()
 	big := bytes.Repeat([]byte("v"), 40<<10)
-	for _, name := range []string{"a", "d"} {
-		require.NoError(t, f.Setxattr(name, "user.big", big, 0))
-		require.NoError(t, f.Setxattr(name, "user.small", []byte("s"), 0))
-	}
-	assert.Equal(t, base+2, blocks(), "one xattr block per inode")
+	require.NoError(t, f.Setxattr("a", "user.big", big, 0))
+	require.NoError(t, f.Setxattr("a", "user.small", []byte("s"), 0))
+	assert.Equal(t, base+1, blocks(), "one xattr block")
+	// A directory's set stays inline (4 KiB).
+	isErrno(t, f.Setxattr("d", "user.big", big, 0), syscall.ENOSPC)
+	require.NoError(t, f.Setxattr("d", "user.mid", big[:3000], 0))
+	isErrno(t, f.Setxattr("d", "user.mid2", big[:3000], 0), syscall.ENOSPC)
+	require.NoError(t, f.Setxattr("d", "user.small", []byte("s"), 0))
 	r, err := f.Fsck(ctx, FsckOptions{GC: true, Grace: -1})
 	require.NoError(t, err)
 	assert.True(t, r.OK(), "%v", r.Problems)
 	assert.Zero(t, r.GarbageBlocks)
-	for _, name := range []string{"a", "d"} {
+	for _, name := range []string{"a"} {
 		v, err := f.Getxattr(name, "user.big")
 		require.NoError(t, err)
 		assert.Equal(t, big, v)
@@ -139,7 +142,8 @@ func TestXattrBlock(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, []byte("s"), v)
 	}
-	assert.Equal(t, base, blocks(), "back inline: the blocks are freed")
+	assert.Equal(t, base, blocks(), "back inline: the block is freed")
+	require.NoError(t, f.Remove("d"))
 
 	// Removing the file frees its block.
 	require.NoError(t, f.Setxattr("a", "user.big", big, 0))
