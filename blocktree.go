@@ -339,8 +339,14 @@ func (t *treeEdit) rebuild(level int, old blockRef, base uint64, ups []blockUpda
 	return ref, nil
 }
 
-// treeRefs calls fn for every block of n's tree (index nodes and data).
+// treeRefs calls fn for every block of n's tree (index nodes and data) and
+// for the block of its extended attributes (xattr.go).
 func (c *core) treeRefs(ctx context.Context, n *inode, fn func(ref blockRef, kind byte) error) error {
+	if !n.xattrRef.isZero() {
+		if err := fn(n.xattrRef, recData); err != nil {
+			return err
+		}
+	}
 	if n.root.isZero() {
 		return nil
 	}

@@ -44,7 +44,7 @@ import (
 type dirEntry struct {
 	name string
 	ino  uint64
-	typ  uint8 // typeFile, typeDir, typeSymlink or typeOther
+	typ  uint8 // typeFile, typeDir, typeSymlink, typeFIFO, ...
 }
 
 // Directory entry type codes, as stored in directory entries. They are part
@@ -53,7 +53,12 @@ const (
 	typeFile    uint8 = 1
 	typeDir     uint8 = 2
 	typeSymlink uint8 = 3
-	typeOther   uint8 = 4
+	typeOther   uint8 = 4 // no longer written; read as an irregular file
+	typeFIFO    uint8 = 5
+	typeSocket  uint8 = 6
+	typeChar    uint8 = 7 // character device
+	typeBlock   uint8 = 8 // block device
+	typeMax           = typeBlock
 )
 
 // errCookieCollision: two different names of one directory hash to the same

@@ -344,7 +344,7 @@ func TestDirInsertInvalid(t *testing.T) {
 		{dirEntry{name: "a\x00", ino: 1, typ: typeFile}, syscall.EINVAL},
 		{dirEntry{name: strings.Repeat("a", 256), ino: 1, typ: typeFile}, syscall.ENAMETOOLONG},
 		{dirEntry{name: "a", ino: 1, typ: 0}, syscall.EINVAL},
-		{dirEntry{name: "a", ino: 1, typ: 5}, syscall.EINVAL},
+		{dirEntry{name: "a", ino: 1, typ: typeMax + 1}, syscall.EINVAL},
 	} {
 		_, _, _, w, _, err := dirInsertRec(context.Background(), ns, nil, tc.e, false)
 		if !errors.Is(err, tc.want) || len(w) != 0 {
@@ -1207,8 +1207,8 @@ func TestDirBufferCorrupt(t *testing.T) {
 	}{
 		{"out of order", cat([]byte{2, 2}, op(b, 1, 5), op(a, 1, 5), ptr)},
 		{"duplicate", cat([]byte{2, 2}, op(a, 1, 5), op(a, 1, 5), ptr)},
-		{"bad kind", cat([]byte{1, 1}, op(a, 5, 5), ptr)},
-		{"bad shadow kind", cat([]byte{1, 1}, op(a, 0x85, 5), ptr)},
+		{"bad kind", cat([]byte{1, 1}, op(a, typeMax+1, 5), ptr)},
+		{"bad shadow kind", cat([]byte{1, 1}, op(a, 0x80|(typeMax+1), 5), ptr)},
 		{"tombstone of a name the trie lacks", cat([]byte{1, 1}, op(a, 0), ptr)},
 		{"invalid name", cat([]byte{1, 1}, op("x/y", 1, 5), ptr)},
 		{"empty name", cat([]byte{1, 1}, op("", 1, 5), ptr)},

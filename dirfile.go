@@ -25,7 +25,7 @@ type Dir struct {
 type DirEntry struct {
 	Name   string
 	Ino    uint64
-	Type   fs.FileMode // fs.ModeDir, fs.ModeSymlink, 0 for a regular file
+	Type   fs.FileMode // the type bits of the entry's mode: 0 for a regular file, fs.ModeDir, ...
 	Cookie uint64      // resume a listing after this entry with it
 }
 
@@ -37,6 +37,14 @@ func entryMode(typ uint8) fs.FileMode {
 		return fs.ModeSymlink
 	case typeFile:
 		return 0
+	case typeFIFO:
+		return fs.ModeNamedPipe
+	case typeSocket:
+		return fs.ModeSocket
+	case typeChar:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case typeBlock:
+		return fs.ModeDevice
 	}
 	return fs.ModeIrregular
 }

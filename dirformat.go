@@ -308,7 +308,7 @@ func decodeDirRoot(b []byte) (dirRoot, error) {
 			}
 			o := dirOp{e: dirEntry{name: all[start : start+len(name)], typ: kind &^ dirOpShadow}, shadow: kind&dirOpShadow != 0}
 			switch {
-			case o.e.typ > typeOther:
+			case o.e.typ > typeMax:
 				return dirRoot{}, corruptf("dir root buffer op %q has kind %#x", name, kind)
 			case o.tomb() && !o.shadow:
 				return dirRoot{}, corruptf("dir root buffer removes %q, which the trie lacks", name)
@@ -470,7 +470,7 @@ func dirNextEntry(r *dirReader) (name []byte, ino uint64, typ uint8, err error) 
 	if checkName(name) != nil {
 		return nil, 0, 0, corruptf("dir entry has invalid name %q", name)
 	}
-	if typ < typeFile || typ > typeOther {
+	if typ < typeFile || typ > typeMax {
 		return nil, 0, 0, corruptf("dir entry %q has type %d", name, typ)
 	}
 	return name, ino, typ, nil
@@ -558,7 +558,7 @@ func dirCheckEntry(e dirEntry) error {
 	} else if err != nil {
 		return fmt.Errorf("voldfs: invalid directory entry name %q: %w", e.name, err)
 	}
-	if e.typ < typeFile || e.typ > typeOther {
+	if e.typ < typeFile || e.typ > typeMax {
 		return fmt.Errorf("voldfs: invalid directory entry type %d: %w", e.typ, syscall.EINVAL)
 	}
 	return nil

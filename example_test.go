@@ -165,7 +165,7 @@ func ExampleFS_ReadDir() {
 	// a.txt  -rw------- size=1 nlink=1
 	// b.txt  -rw-r--r-- size=3 nlink=1
 	// link   Lrwxrwxrwx size=5 nlink=1
-	// sub    drwx------ size=524288 nlink=2
+	// sub    drwx------ size=4096 nlink=2
 }
 
 // The inode-level API works on inode numbers and single names, as a FUSE

@@ -165,6 +165,9 @@ func (f *FS) openIno(ctx context.Context, name string, ino uint64, flag int) (*F
 	if n.isSymlink() {
 		return nil, syscall.ELOOP
 	}
+	if !n.isReg() {
+		return nil, syscall.ENXIO // a special file (mknod.go)
+	}
 	file := f.newFileAt(name, n, ci.at, flag)
 	if flag&os.O_TRUNC != 0 && write {
 		o := file.o

@@ -84,6 +84,9 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 	seen[RootIno] = 1
 	addRefs := func(n *inode) error {
 		if n.isDir() {
+			if !n.xattrRef.isZero() {
+				live[n.xattrRef] = true // files' are in treeRefs
+			}
 			return dirRefs(ctx, dirNodes{c}, n.inline, func(ref blockRef) error {
 				live[ref] = true
 				return nil

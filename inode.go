@@ -33,6 +33,13 @@ type inode struct {
 	root   blockRef
 	height uint8
 
+	// Optional trailing fields (see encodeInode): extended attributes,
+	// either encoded inline (xattrs) or as one write-once block (xattrRef),
+	// and the device number of a character or block device.
+	xattrs   []byte
+	xattrRef blockRef
+	rdev     uint64
+
 	// dirc caches the decoded directory root of an inode that no one
 	// modifies any more (set when it enters the inode cache).
 	dirc *dirCache
@@ -75,9 +82,15 @@ const (
 	sIFDIR = 0o040000
 	sIFREG = 0o100000
 	sIFLNK = 0o120000
-	sISUID = 0o4000
-	sISGID = 0o2000
-	sISVTX = 0o1000
+	// Special files (mknod.go): no content, and a device number for the
+	// two kinds of device.
+	sIFIFO  = 0o010000
+	sIFCHR  = 0o020000
+	sIFBLK  = 0o060000
+	sIFSOCK = 0o140000
+	sISUID  = 0o4000
+	sISGID  = 0o2000
+	sISVTX  = 0o1000
 	// inlineMax is the largest file kept inside its inode, so that creating
 	// and writing a small file costs no block write.
 	inlineMax = 4096
@@ -109,6 +122,14 @@ func (n *inode) dirType() uint8 {
 		return typeDir
 	case sIFLNK:
 		return typeSymlink
+	case sIFIFO:
+		return typeFIFO
+	case sIFSOCK:
+		return typeSocket
+	case sIFCHR:
+		return typeChar
+	case sIFBLK:
+		return typeBlock
 	}
 	return typeOther
 }
@@ -126,6 +147,14 @@ func unixToFileMode(m uint32) fs.FileMode {
 	case sIFLNK:
 		mode |= fs.ModeSymlink
 	case sIFREG:
+	case sIFIFO:
+		mode |= fs.ModeNamedPipe
+	case sIFSOCK:
+		mode |= fs.ModeSocket
+	case sIFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case sIFBLK:
+		mode |= fs.ModeDevice
 	default:
 		mode |= fs.ModeIrregular
 	}
@@ -175,8 +204,42 @@ func encodeInode(n *inode) []byte {
 	e.raw(n.root[:])
 	e.u8(n.height)
 	e.bytes(n.inline)
+	// The optional trailer: a mask of the fields present, then each present
+	// field in mask order. A record without any is written as before, so
+	// inodes without extended attributes or a device number stay readable
+	// by earlier versions.
+	var mask uint8
+	if len(n.xattrs) > 0 {
+		mask |= optXattrs
+	}
+	if !n.xattrRef.isZero() {
+		mask |= optXattrRef
+	}
+	if n.rdev != 0 {
+		mask |= optRdev
+	}
+	if mask != 0 {
+		e.u8(mask)
+		if mask&optXattrs != 0 {
+			e.bytes(n.xattrs)
+		}
+		if mask&optXattrRef != 0 {
+			e.raw(n.xattrRef[:])
+		}
+		if mask&optRdev != 0 {
+			e.uv(n.rdev)
+		}
+	}
 	return seal(recInode, e.b)
 }
+
+// Bits of the optional trailer's mask.
+const (
+	optXattrs   uint8 = 1 << iota // inline extended attributes (xattr.go)
+	optXattrRef                   // the block holding them when they are larger
+	optRdev                       // device number
+	optKnown    = optXattrs | optXattrRef | optRdev
+)
 
 func decodeInode(key string, b []byte) (*inode, error) {
 	p, err := unseal(recInode, key, b)
@@ -202,11 +265,27 @@ func decodeInode(key string, b []byte) (*inode, error) {
 	copy(n.root[:], d.raw(len(n.root)))
 	n.height = d.u8()
 	n.inline = d.bytes(maxInodeInline)
+	if d.err == nil && len(d.b) > 0 {
+		// The optional trailer (encodeInode); records without it end here.
+		mask := d.u8()
+		if mask&^optKnown != 0 || mask == 0 {
+			return nil, corruptf("%s: unknown optional inode fields %#x", key, mask)
+		}
+		if mask&optXattrs != 0 {
+			n.xattrs = d.bytes(xattrInlineMax)
+		}
+		if mask&optXattrRef != 0 {
+			copy(n.xattrRef[:], d.raw(len(n.xattrRef)))
+		}
+		if mask&optRdev != 0 {
+			n.rdev = d.uv()
+		}
+	}
 	if err := d.done(); err != nil {
 		return nil, err
 	}
 	switch n.mode & sIFMT {
-	case sIFREG, sIFDIR, sIFLNK:
+	case sIFREG, sIFDIR, sIFLNK, sIFIFO, sIFSOCK, sIFCHR, sIFBLK:
 	default:
 		return nil, corruptf("%s: unknown file type %#o", key, n.mode&sIFMT)
 	}

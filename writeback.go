@@ -25,6 +25,9 @@ type dirtyBlock struct {
 	spans    [][2]int
 	uploaded blockRef // data as uploaded by an earlier commit attempt
 	upBase   blockRef
+	// mayLive: a commit whose outcome is unknown used uploaded, so a live
+	// tree may reference it; it is then never freed here (GC judges it).
+	mayLive bool
 
 	// A full block is uploaded in the background as soon as it is
 	// complete (write-behind), so a commit finds it already stored.
@@ -37,9 +40,9 @@ type dirtyBlock struct {
 
 // addSpan records that [lo, hi) of the block was written.
 func (d *dirtyBlock) addSpan(lo, hi int) {
-	// The data changes: an upload no longer matches it. It is no one's
-	// block yet unless a commit with an unknown outcome used it, so it is
-	// left to GC rather than freed.
+	// The data changes: an upload no longer matches it. writeAt has put
+	// it in the garbage unless a commit with an unknown outcome used it
+	// (mayLive): then it is left to GC.
 	d.uploaded = blockRef{}
 	// Sequential writes extend the last span; others are merged at commit.
 	if k := len(d.spans); k > 0 && d.spans[k-1][1] >= lo && d.spans[k-1][0] <= lo {
@@ -92,6 +95,10 @@ func (o *openInode) writeAt(ctx, bg context.Context, p []byte, off int64) (int, 
 			return done, err
 		}
 		o.settle(d) // its data is about to change
+		if !d.uploaded.isZero() && !d.mayLive {
+			// No tree references the upload the change makes stale.
+			o.garbage = append(o.garbage, d.uploaded)
+		}
 		if !d.uploaded.isZero() {
 			// The uploaded block's bytes are shared with the block cache
 			// (and, after a commit with an unknown outcome, maybe with a
@@ -277,6 +284,11 @@ func (o *openInode) commit(ctx context.Context) error {
 		n.mtime, n.ctime = now(), now()
 		return nil
 	})
+	if errors.Is(err, errOutcomeUnknown) {
+		for _, d := range o.dirty {
+			d.mayLive = d.mayLive || !d.uploaded.isZero()
+		}
+	}
 	if err != nil && !errors.Is(err, errOutcomeUnknown) {
 		// No version references the blocks the attempts uploaded (the
 		// file may have been removed meanwhile): free them. A retried
