@@ -18,6 +18,7 @@ import (
 type fileHandle struct {
 	f      *voldfs.File
 	append bool // O_APPEND: the library places writes at the end at commit
+	locks  lockOwners
 }
 
 func newHandle(f *voldfs.File, flags uint32) *fileHandle {

@@ -36,6 +36,7 @@ type config struct {
 	fsck        bool
 	repair, gc  bool
 	grace       time.Duration
+	lockTimeout time.Duration
 	mountpoint  string
 }
 
@@ -53,6 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.BoolVar(&c.fsck, "fsck", false, "check the filesystem and exit instead of mounting")
 	fl.BoolVar(&c.repair, "repair", false, "with -fsck: fix dangling entries, link counts and orphans")
 	fl.BoolVar(&c.gc, "gc", false, "with -fsck: delete unreferenced blocks (stores that list keys: bolt, mem)")
+	fl.DurationVar(&c.lockTimeout, "lock-timeout", voldfs.DefaultLockTimeout, "how long this mount may be unreachable before other clients break its locks")
 	fl.DurationVar(&c.grace, "grace", time.Hour, "with -fsck: leave objects younger than this alone (clients may be using them)")
 	fl.Usage = func() {
 		fmt.Fprintf(stderr, "usage: voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-o allow_other] MOUNTPOINT\n"+
@@ -241,6 +243,7 @@ func mount(c *config, stderr io.Writer) (*mounted, error) {
 			MaxWrite:      1 << 20,
 			MaxReadAhead:  1 << 20,
 			DisableXAttrs: true,
+			EnableLocks:   true,
 			// The kernel enforces modes and owners; the library does not.
 			Options: []string{"default_permissions"},
 		},
@@ -263,7 +266,16 @@ func mount(c *config, stderr io.Writer) (*mounted, error) {
 			opts.Options = append(opts.Options, o)
 		}
 	}
-	server, err := gofs.Mount(c.mountpoint, &node{vol: newVolume(vfs)}, opts)
+	if c.lockTimeout > 0 {
+		vfs.SetLockTimeout(c.lockTimeout)
+	}
+	vol := newVolume(vfs)
+	raw := &rawFS{RawFileSystem: gofs.NewNodeFS(&node{vol: vol}, opts), owners: vol.owners}
+	server, err := fuse.NewServer(raw, c.mountpoint, &opts.MountOptions)
+	if err == nil {
+		go server.Serve()
+		err = server.WaitMount()
+	}
 	if err != nil {
 		vfs.Close()
 		store.Close()

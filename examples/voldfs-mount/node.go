@@ -16,12 +16,13 @@ import (
 
 // volume is what the nodes of one mount share.
 type volume struct {
-	vfs *voldfs.FS
-	ino *voldfs.Inodes
+	vfs    *voldfs.FS
+	ino    *voldfs.Inodes
+	owners *flushOwners // FLUSH's lock owners (see rawFS)
 }
 
 func newVolume(vfs *voldfs.FS) *volume {
-	return &volume{vfs: vfs, ino: vfs.Inodes()}
+	return &volume{vfs: vfs, ino: vfs.Inodes(), owners: &flushOwners{}}
 }
 
 // node is a file, directory or symlink, known by its voldfs inode number
@@ -254,13 +255,18 @@ func (n *node) Write(ctx context.Context, fh gofs.FileHandle, data []byte, off i
 
 // Flush runs at every close(2) of a descriptor: it commits the buffered
 // writes, so close reports a failed commit and other clients see the data
-// (durable when the store says so; fsync waits for that).
+// (durable when the store says so; fsync waits for that). It releases the
+// closing process's POSIX locks on the file, as close(2) does.
 func (n *node) Flush(ctx context.Context, fh gofs.FileHandle) syscall.Errno {
 	h, errno := handleOf(fh)
 	if errno != 0 {
 		return errno
 	}
-	return toErrno(h.f.Commit())
+	err := h.f.Commit()
+	if owner, ok := n.vol.owners.owner(ctx); ok {
+		err = errors.Join(err, n.vol.ino.ReleaseLocks(detach(ctx), n.ino(), voldfs.PosixLock, owner))
+	}
+	return toErrno(err)
 }
 
 // Fsync commits the buffered writes and waits until the stores hold them
@@ -273,13 +279,14 @@ func (n *node) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) sysc
 	return toErrno(h.f.Sync())
 }
 
-// Release closes the file when its last descriptor is gone.
+// Release closes the file when its last descriptor is gone, releasing the
+// flock and OFD locks taken through it.
 func (n *node) Release(ctx context.Context, fh gofs.FileHandle) syscall.Errno {
 	h, errno := handleOf(fh)
 	if errno != 0 {
 		return errno
 	}
-	return toErrno(h.f.Close())
+	return toErrno(errors.Join(n.releaseLocks(h), h.f.Close()))
 }
 
 // Mkdir creates a directory.

@@ -163,9 +163,8 @@ var posixUnsupported = map[string]string{
 	// lock through another of the same process to fail. That holds for
 	// open-file-description locks (its loopback filesystem takes OFD locks
 	// underneath), not for the POSIX record locks fcntl(F_SETLK) asks for:
-	// a process never conflicts with its own locks. The mount has no lock
-	// operations, so the kernel keeps POSIX semantics (locks local to this
-	// mount; distributed locks are their own issue); checked below.
+	// a process never conflicts with its own locks. The mount forwards
+	// locks to the library, which keeps POSIX semantics; checked below.
 	"FcntlFlockLocksFile": "POSIX locks of one process do not conflict (the test assumes OFD semantics)",
 }
 
