@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"io/fs"
 	"sync"
 	"syscall"
 
@@ -99,16 +98,6 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	d.buf = d.buf[1:]
 	d.pos = e.Cookie
 	return &fuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: typeBits(e.Type), Off: e.Cookie}, 0
-}
-
-func typeBits(t fs.FileMode) uint32 {
-	switch {
-	case t&fs.ModeDir != 0:
-		return syscall.S_IFDIR
-	case t&fs.ModeSymlink != 0:
-		return syscall.S_IFLNK
-	}
-	return syscall.S_IFREG
 }
 
 // Seekdir continues the listing after the entry at offset off.

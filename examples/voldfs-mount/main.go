@@ -236,14 +236,13 @@ func mount(c *config, stderr io.Writer) (*mounted, error) {
 	var zero time.Duration
 	opts := &gofs.Options{
 		MountOptions: fuse.MountOptions{
-			FsName:        "voldfs",
-			Name:          "voldfs",
-			Debug:         c.debug,
-			DirectMount:   os.Geteuid() == 0, // else (or if it fails) fusermount3
-			MaxWrite:      1 << 20,
-			MaxReadAhead:  1 << 20,
-			DisableXAttrs: true,
-			EnableLocks:   true,
+			FsName:       "voldfs",
+			Name:         "voldfs",
+			Debug:        c.debug,
+			DirectMount:  os.Geteuid() == 0, // else (or if it fails) fusermount3
+			MaxWrite:     1 << 20,
+			MaxReadAhead: 1 << 20,
+			EnableLocks:  true,
 			// The kernel enforces modes and owners; the library does not.
 			Options: []string{"default_permissions"},
 		},

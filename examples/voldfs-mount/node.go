@@ -77,6 +77,7 @@ func fillAttr(a *voldfs.Attr, out *fuse.Attr) {
 	out.Nlink = a.Nlink
 	out.Uid, out.Gid = a.Uid, a.Gid
 	out.Blksize = a.Blksize
+	out.Rdev = toKernelDev(a.Rdev)
 	out.SetTimes(&a.Atime, &a.Mtime, &a.Ctime)
 }
 

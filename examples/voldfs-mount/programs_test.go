@@ -156,8 +156,6 @@ func TestMmapShared(t *testing.T) {
 var posixUnsupported = map[string]string{
 	"Fallocate":         "fallocate(2) is not implemented: EOPNOTSUPP",
 	"FallocateKeepSize": "fallocate(2) is not implemented: EOPNOTSUPP",
-	"XAttr":             "extended attributes are not implemented: EOPNOTSUPP",
-	"XAttrLarge":        "extended attributes are not implemented: EOPNOTSUPP",
 	"Tmpfile":           "O_TMPFILE is not implemented: EOPNOTSUPP",
 	// The test takes a write lock through one descriptor and expects a read
 	// lock through another of the same process to fail. That holds for
@@ -210,9 +208,6 @@ func TestPosixtest(t *testing.T) {
 	}
 	wantNotSup("fallocate", unix.Fallocate(int(f.Fd()), 0, 0, 8192))
 	wantNotSup("fallocate KEEP_SIZE", unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, 0, 8192))
-	wantNotSup("setxattr", unix.Setxattr(p, "user.test", []byte("v"), 0))
-	_, err = unix.Getxattr(p, "user.test", make([]byte, 64))
-	wantNotSup("getxattr", err)
 	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR, 0o600)
 	if err == nil {
 		unix.Close(fd)
