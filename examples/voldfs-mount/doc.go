@@ -46,6 +46,17 @@
 //   - FUSE interrupts do not cancel requests: Go programs get signals all
 //     the time (SIGURG, for preemption), and an interrupted rename would
 //     fail with EINTR. As on an NFS hard mount, requests run to the end.
+//     The exception is a waiting lock (F_SETLKW, blocking flock): a signal
+//     ends the wait with EINTR, which the kernel restarts for handlers
+//     with SA_RESTART (so flock -w and alarm(2) time out as usual).
+//   - Locks (flock(2), fcntl POSIX and OFD record locks) are the library's,
+//     held in the store: two mounts, on one machine or two, exclude each
+//     other. A mount that stops (killed, or cut off from the store) has its
+//     locks broken after -lock-timeout (default 30 s). See locks.go for how
+//     the kernel's lock owners map.
+//   - Extended attributes (user., trusted., security.; no POSIX ACLs),
+//     FIFOs, sockets and device nodes are the library's; the kernel serves
+//     a FIFO's data and a socket's connections.
 //
 // The kernel's writeback cache (writeback_cache) stays off, and cannot be
 // correct here: with it the kernel holds the authority on a cached file's
@@ -60,7 +71,7 @@
 // # Caveats
 //
 // New files, directories and symlinks belong to the calling process's uid
-// and gid from the commit that creates them. Extended attributes,
-// device nodes, FIFOs and sockets are not supported (ENOTSUP), nor is
-// RENAME_WHITEOUT (EINVAL). Locks are local to this mount.
+// and gid from the commit that creates them. RENAME_WHITEOUT is EINVAL. A
+// lock held through another mount is reported by F_GETLK with pid 0, and an
+// OFD lock as a POSIX one (the kernel sends both alike).
 package main

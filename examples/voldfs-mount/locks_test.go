@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,4 +213,30 @@ func TestLockHolderKilled(t *testing.T) {
 	assert.Less(t, took, 2*time.Second+3*time.Second)
 	_, err = fcntlLock(fb, syscall.F_SETLK, syscall.F_WRLCK, 0, 0)
 	assert.NoError(t, err, "the killed mount's POSIX lock is broken too")
+}
+
+// TestLockWaitInterrupted: a waiting lock ends when the waiter gets a
+// signal (flock -w times out with SIGALRM), leaves no lock behind, and the
+// lock is free once the holder unlocks.
+func TestLockWaitInterrupted(t *testing.T) {
+	bin, err := exec.LookPath("flock")
+	if err != nil {
+		t.Skip("no flock(1)")
+	}
+	_, a, b := twoMountsFile(t)
+	fa := openT(t, a)
+	require.NoError(t, syscall.Flock(int(fa.Fd()), syscall.LOCK_EX))
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-w", "1", b, "true").CombinedOutput()
+	took := time.Since(start)
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "flock -w 1 while another mount holds the lock: %s", out)
+	assert.Equal(t, 1, ee.ExitCode(), "flock -w times out: %s", out)
+	assert.Less(t, took, 5*time.Second)
+	require.NoError(t, syscall.Flock(int(fa.Fd()), syscall.LOCK_UN))
+	out, err = exec.Command(bin, "-n", b, "true").CombinedOutput()
+	assert.NoError(t, err, "flock -n after the unlock: %s", out)
+	assert.NoError(t, syscall.Flock(int(fa.Fd()), syscall.LOCK_EX|syscall.LOCK_NB), "no lock left by the interrupted waiter")
 }
