@@ -2,6 +2,7 @@ package voldfs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -337,6 +338,7 @@ func (f *File) Close() error {
 	o.mu.Lock()
 	err := o.commit(ctx)
 	o.mu.Unlock()
+	err = errors.Join(err, f.releaseOwn(ctx))
 	f.closed = true
 	f.c.release(ctx, o)
 	return f.pathErr("close", err)

@@ -138,24 +138,33 @@ func (o *openInode) refresh(ctx context.Context, force bool) error {
 	return nil
 }
 
-// liveAttr overlays on a the buffered writes of this core's open handles
-// of that inode: the size and times they give it before they are committed.
-// Every attribute this core reports (Stat, Lstat, File.Stat, ReadDir
-// entries, the inode API's Lookup and GetAttr) goes through it, so that they
-// agree with what a read returns. It locks the file's openInode: the caller
-// must not hold that one (holding a directory's, as File.ReadDir does, is
-// fine: no path locks a directory's after a file's).
-func (c *core) liveAttr(a *Attr) {
-	if a.Mode&sIFMT != sIFREG {
-		return
+// liveAttr sets a to n's attributes as this core's open handles of that
+// inode see them: the size and times their buffered writes give it before
+// they are committed. With the handles' shared state locked (no commit of
+// theirs in flight) it starts from the newest version the cache holds, so
+// writes they committed after n was read are not reported away (a size that
+// shrinks under a reader makes the kernel cut its reads short). Every
+// attribute this core reports (Stat, Lstat, File.Stat, ReadDir entries, the
+// inode API's Lookup and GetAttr) goes through it, so that they agree with
+// what a read returns. It locks the file's openInode: the caller must not
+// hold that one (holding a directory's, as File.ReadDir does, is fine: no
+// path locks a directory's after a file's).
+func (c *core) liveAttr(a *Attr, n *inode) {
+	var o *openInode
+	if n.isReg() {
+		o = c.openState(n.ino)
 	}
-	o := c.openState(a.Ino)
 	if o == nil {
+		c.fillAttr(a, n)
 		return
 	}
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	if ci := c.cachedInode(n.ino, -1); ci != nil {
+		n = ci.n
+	}
+	c.fillAttr(a, n)
 	o.overlay(a)
-	o.mu.Unlock()
 }
 
 // overlay is liveAttr with o.mu held.
