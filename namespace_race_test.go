@@ -504,9 +504,9 @@ func permute(a []int, k int, fn func([]int)) {
 // TestNamespaceRace runs every scenario under many seeded interleavings on
 // one memory store.
 func TestNamespaceRace(t *testing.T) {
-	n := 150
+	n := 1000
 	if testing.Short() {
-		n = 30
+		n = 100
 	}
 	seeds := raceSeeds(t, n)
 	t.Logf("seeds %d.. (%d each; replay one with VOLDFS_SEED)", seeds[0], len(seeds))
@@ -525,9 +525,9 @@ func TestNamespaceRace(t *testing.T) {
 // TestNamespaceRaceMemcached runs the scenarios on memcached, where the
 // commits are the txn wrapper's (the store has no Committer).
 func TestNamespaceRaceMemcached(t *testing.T) {
-	n := 25
+	n := 60
 	if testing.Short() {
-		n = 5
+		n = 10
 	}
 	s, err := memcache.New(testserver.Memcached(t))
 	require.NoError(t, err)
@@ -596,4 +596,35 @@ func TestLinkLostReply(t *testing.T) {
 			wantFsckClean(t, g)
 		})
 	}
+}
+
+// casOnly hides a store's Committer, as memcached or a user's store has none.
+type casOnly struct{ backend.Store }
+
+// TestOpenPlainThroughTxn: a filesystem written with plain values (by a
+// store with native commits, as every filesystem formatted before the
+// multi-key commits) opens through the txn wrapper newCore puts on a store
+// without a Committer, reads unchanged, and takes namespace commits.
+func TestOpenPlainThroughTxn(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New()
+	f0, err := Format(ctx, s, nil)
+	require.NoError(t, err)
+	mkdirs(t, f0, "a", "b", "a/d")
+	writeFile(t, f0, "a/f", []byte("plain"))
+	require.Equal(t, backend.Store(s), f0.c.inodes, "a store with a Committer is used as it is")
+	f, err := Open(ctx, casOnly{s}, &Options{AttrTimeout: -1})
+	require.NoError(t, err)
+	_, ok := f.c.inodes.(backend.Committer)
+	require.True(t, ok)
+	u, ok := f.c.inodes.(interface{ Unwrap() backend.Store })
+	require.True(t, ok, "a store without a Committer is wrapped")
+	require.Equal(t, backend.Store(casOnly{s}), u.Unwrap())
+	wantContent(t, f, "a/f", []byte("plain"))
+	require.NoError(t, f.Rename("a/d", "b/d"))
+	require.NoError(t, f.Rename("a/f", "b/f"))
+	require.NoError(t, f.Link("b/f", "a/g"))
+	wantContent(t, f, "a/g", []byte("plain"))
+	readModel(t, f)
+	wantFsckClean(t, f)
 }
