@@ -296,8 +296,14 @@ func (c *core) unlink(ctx context.Context, dir uint64, name string) error {
 	if err != nil || gone == 0 {
 		return err
 	}
-	return c.unlinked(ctx, gone)
+	c.cleanup(c.unlinked(ctx, gone))
+	return nil
 }
+
+// cleanup takes the error of freeing what a namespace commit unlinked: the
+// operation is done whatever it says, and an inode a failure left behind
+// (nlink 0, unreachable) is an orphan that Fsck deletes.
+func (c *core) cleanup(error) {}
 
 // unlinked frees an inode whose last link went, unless it is open in this
 // process (then the last Close frees it).
@@ -436,7 +442,8 @@ func (c *core) rmdir(ctx context.Context, dir uint64, name string) error {
 	if err != nil {
 		return err
 	}
-	return c.destroy(ctx, child)
+	c.cleanup(c.destroy(ctx, child))
+	return nil
 }
 
 // markDead marks an empty directory removed; ENOTEMPTY if it has entries.

@@ -77,10 +77,10 @@ func (c *core) rename(ctx context.Context, odir uint64, oname string, ndir uint6
 		return err
 	}
 	if deadDir != 0 {
-		return c.destroy(ctx, deadDir)
+		c.cleanup(c.destroy(ctx, deadDir))
 	}
 	if gone != 0 {
-		return c.unlinked(ctx, gone)
+		c.cleanup(c.unlinked(ctx, gone))
 	}
 	return nil
 }
