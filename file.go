@@ -2,6 +2,7 @@ package voldfs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -14,9 +15,10 @@ import (
 // Writes are buffered (write-back) in a state every open File of the inode
 // in the same FS shares (see openInode): a read through any of them sees
 // every write made through any other at once, and so do Stat and the
-// inode API. The buffer is committed, one inode CAS per commit, by Sync or
-// Close of any of them, by Truncate, or when it passes Options.WriteBuffer;
-// with O_SYNC or O_DSYNC, by every write. Other FS values see the writes
+// inode API. The buffer is committed, one inode CAS per commit, by Sync,
+// Commit or Close of any of them, by Truncate, or when it passes
+// Options.WriteBuffer (which bounds all the handles' buffers together); with
+// O_SYNC or O_DSYNC, by every write. Other FS values see the writes
 // after the commit (close-to-open).
 type File struct {
 	fs   *FS
@@ -336,6 +338,7 @@ func (f *File) Close() error {
 	o.mu.Lock()
 	err := o.commit(ctx)
 	o.mu.Unlock()
+	err = errors.Join(err, f.releaseOwn(ctx))
 	f.closed = true
 	f.c.release(ctx, o)
 	return f.pathErr("close", err)

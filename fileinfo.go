@@ -30,8 +30,7 @@ func (a *Attr) FileMode() fs.FileMode { return unixToFileMode(a.Mode) }
 // open handles buffered (liveAttr).
 func (c *core) attrOf(n *inode) *Attr {
 	a := &Attr{}
-	c.fillAttr(a, n)
-	c.liveAttr(a)
+	c.liveAttr(a, n)
 	return a
 }
 
@@ -67,8 +66,7 @@ type fileInfo struct {
 // info is attrOf as an fs.FileInfo named name.
 func (c *core) info(name string, n *inode) *fileInfo {
 	fi := &fileInfo{name: name}
-	c.fillAttr(&fi.attr, n)
-	c.liveAttr(&fi.attr)
+	c.liveAttr(&fi.attr, n)
 	return fi
 }
 

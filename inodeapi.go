@@ -39,9 +39,11 @@ import (
 // An Attr is a snapshot of the inode as this FS last knew it: Lookup and
 // GetAttr may answer from an inode cached for up to Options.AttrTimeout, as
 // Stat does; Open always fetches the current inode (close-to-open). The
-// Attr is the caller's to keep and does not change later. Attr.Size of a
-// regular file is the committed size: writes still buffered in an open
-// File show in that File's Stat.
+// Attr is the caller's to keep and does not change later. The size and
+// times of a regular file include the writes this FS's open Files of it
+// have buffered and not yet committed (they share one state), so they agree
+// with what a read through any of them returns; other FS values see those
+// writes when they are committed.
 //
 // # Errors
 //
@@ -120,9 +122,8 @@ func (in *Inodes) GetAttr(ctx context.Context, ino uint64) (*Attr, error) {
 }
 
 // SetAttr changes the attributes of inode ino that a lists, in one commit,
-// and returns the result. A size change of a file open in this FS does not
-// go through its Files' buffers: truncate through the File (File.Truncate)
-// to order it after the File's buffered writes.
+// and returns the result. A size change of a file open in this FS comes
+// after the writes its Files buffered (they are committed first).
 func (in *Inodes) SetAttr(ctx context.Context, ino uint64, a *SetAttr) (*Attr, error) {
 	ctx, cancel, err := in.begin(ctx, "setattr", inoPath(ino), nil)
 	if err != nil {

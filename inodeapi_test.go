@@ -137,3 +137,50 @@ func TestInodesContext(t *testing.T) {
 		t.Errorf("Lookup after Close: %v", err)
 	}
 }
+
+// TestInodesGetAttrDuringCommit: while one handle writes and commits, the
+// size GetAttr reports never goes back (a commit finishing between the
+// inode's lookup and the read of the handles' buffers used to report the
+// size from before the commit without the buffered growth).
+func TestInodesGetAttrDuringCommit(t *testing.T) {
+	ctx := context.Background()
+	f, err := Format(ctx, memory.New(), &Options{BlockSize: 4 << 10})
+	must(t, err)
+	file, err := f.Inodes().Create(ctx, RootIno, "grow", os.O_RDWR|os.O_EXCL, 0o644, nil)
+	must(t, err)
+	defer file.Close()
+	ino := file.Ino()
+	const writes = 3000
+	done := make(chan error, 1)
+	go func() {
+		p := make([]byte, 100)
+		for i := range writes {
+			if _, err := file.WriteAt(p, int64(i*len(p))); err != nil {
+				done <- err
+				return
+			}
+			if i%3 == 0 {
+				if err := file.Commit(); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	var last uint64
+	for {
+		select {
+		case err := <-done:
+			must(t, err)
+			return
+		default:
+		}
+		a, err := f.Inodes().GetAttr(ctx, ino)
+		must(t, err)
+		if a.Size < last {
+			t.Fatalf("GetAttr size went from %d to %d while the file only grew", last, a.Size)
+		}
+		last = a.Size
+	}
+}

@@ -17,9 +17,11 @@ import (
 // buffer passing Options.WriteBuffer commits them, one inode CAS per commit.
 // Across FS values and machines the model is close-to-open.
 //
-// refs and orphaned are guarded by core.omu; everything else by mu, which
-// every File operation on the inode holds (so the handles of one inode
-// serialise, and a File's own offset and flags are guarded by it too).
+// refs and orphaned are guarded by core.omu; everything else by mu. File
+// operations hold mu throughout (so writes, commits and truncates of one
+// inode serialise), except that a read holds it only to take its view and
+// fetches blocks without it. A File's own offset and flags have their own
+// lock (File.mu), always taken before mu.
 type openInode struct {
 	refs     int
 	orphaned bool // nlink reached zero while open: the last close frees it
@@ -136,24 +138,33 @@ func (o *openInode) refresh(ctx context.Context, force bool) error {
 	return nil
 }
 
-// liveAttr overlays on a the buffered writes of this core's open handles
-// of that inode: the size and times they give it before they are committed.
-// Every attribute this core reports (Stat, Lstat, File.Stat, ReadDir
-// entries, the inode API's Lookup and GetAttr) goes through it, so that they
-// agree with what a read returns. It locks the file's openInode: the caller
-// must not hold that one (holding a directory's, as File.ReadDir does, is
-// fine: no path locks a directory's after a file's).
-func (c *core) liveAttr(a *Attr) {
-	if a.Mode&sIFMT != sIFREG {
-		return
+// liveAttr sets a to n's attributes as this core's open handles of that
+// inode see them: the size and times their buffered writes give it before
+// they are committed. With the handles' shared state locked (no commit of
+// theirs in flight) it starts from the newest version the cache holds, so
+// writes they committed after n was read are not reported away (a size that
+// shrinks under a reader makes the kernel cut its reads short). Every
+// attribute this core reports (Stat, Lstat, File.Stat, ReadDir entries, the
+// inode API's Lookup and GetAttr) goes through it, so that they agree with
+// what a read returns. It locks the file's openInode: the caller must not
+// hold that one (holding a directory's, as File.ReadDir does, is fine: no
+// path locks a directory's after a file's).
+func (c *core) liveAttr(a *Attr, n *inode) {
+	var o *openInode
+	if n.isReg() {
+		o = c.openState(n.ino)
 	}
-	o := c.openState(a.Ino)
 	if o == nil {
+		c.fillAttr(a, n)
 		return
 	}
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	if ci := c.cachedInode(n.ino, -1); ci != nil {
+		n = ci.n
+	}
+	c.fillAttr(a, n)
 	o.overlay(a)
-	o.mu.Unlock()
 }
 
 // overlay is liveAttr with o.mu held.

@@ -2,7 +2,6 @@ package voldfs
 
 import (
 	"context"
-	"errors"
 	"io"
 )
 
@@ -25,10 +24,9 @@ func (f *File) readAt(p []byte, off int64) (int, error) {
 			return 0, f.pathErr("read", err)
 		}
 		err = f.readClean(ctx, v, p, off)
-		if errors.Is(err, errBlockMissing) && attempt < 3 {
+		if retryMissing(err, attempt) {
 			// The tree changed under us and its old blocks were freed:
-			// read the latest version (a few times; a block still missing
-			// then is reported).
+			// read the latest version.
 			continue
 		}
 		if err != nil {

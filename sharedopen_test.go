@@ -243,7 +243,7 @@ func TestSharedOpenUnlinked(t *testing.T) {
 	if _, err := a.c.getInode(context.Background(), ino, 0); !errors.Is(err, syscall.ENOENT) {
 		t.Fatalf("inode after the last close: %v, want ENOENT", err)
 	}
-	a.Flush()
+	a.WaitFrees()
 	r, err := a.Fsck(context.Background(), FsckOptions{Grace: -1})
 	must(t, err)
 	if !r.OK() || r.GarbageBlocks != 0 || r.GarbageInodes != 0 {

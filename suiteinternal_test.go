@@ -100,7 +100,7 @@ func TestSparseHugeCost(t *testing.T) {
 				if blocks == nil {
 					blocks = s
 				}
-				f.Flush() // replaced blocks are deleted in the background
+				f.WaitFrees() // replaced blocks are deleted in the background
 				n := int64(0)
 				err = backend.List(ctx, blocks, f.c.prefix+"b/", func(string) error { n++; return nil })
 				if !errors.Is(err, errors.ErrUnsupported) {

@@ -107,6 +107,7 @@ type core struct {
 	open map[uint64]*openInode // inodes with open handles in this process
 
 	closed  atomic.Bool
+	locks   lockState // lock session and its bookkeeping (session.go)
 	stats   counters
 	frees   sync.WaitGroup // background block frees
 	freeSem chan struct{}  // bounds concurrent background frees
@@ -328,6 +329,7 @@ func (f *FS) Close() error {
 	if f.c.closed.Swap(true) {
 		return fs.ErrClosed
 	}
+	f.c.locks.close()
 	f.c.waitFrees()
 	return nil
 }
@@ -336,12 +338,6 @@ func (f *FS) Close() error {
 // deleted from the store: a commit deletes the blocks it replaced in the
 // background, after its CAS wins. It commits nothing (File.Sync does).
 func (f *FS) WaitFrees() { f.c.waitFrees() }
-
-// Flush is WaitFrees.
-//
-// Deprecated: Flush commits nothing, whatever its name suggests; use
-// WaitFrees.
-func (f *FS) Flush() { f.WaitFrees() }
 
 // WithContext returns a view of f whose operations, and those of files it
 // opens, are bounded by ctx.

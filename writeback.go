@@ -214,7 +214,7 @@ func (o *openInode) dirtyFor(ctx context.Context, idx uint64) (*dirtyBlock, erro
 	}
 	d := &dirtyBlock{}
 	src, base, inline, err := o.c.blockContent(ctx, o.n, idx)
-	for attempt := 0; errors.Is(err, errBlockMissing) && attempt < 3; attempt++ {
+	for attempt := 0; retryMissing(err, attempt); attempt++ {
 		// Another client's commit freed the block our copy of the inode
 		// names: materialize from the newer version instead.
 		if err := o.refresh(ctx, true); err != nil {

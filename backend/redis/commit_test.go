@@ -8,7 +8,13 @@ import (
 
 	"github.com/voldfs/voldfs/backend"
 	"github.com/voldfs/voldfs/backend/backendtest"
+	"github.com/voldfs/voldfs/backend/faulty"
+	"github.com/voldfs/voldfs/backend/txn"
 )
+
+// casOnly hides the store's Commit (and other extensions), to measure the
+// fallback on the same server.
+type casOnly struct{ backend.Store }
 
 // crossSlotKeys returns two keys in different hash slots under prefix.
 func crossSlotKeys(prefix string) (string, string) {
@@ -78,6 +84,10 @@ func BenchmarkCommit(b *testing.B) {
 	for _, n := range []int{2, 3} {
 		b.Run(fmt.Sprintf("native/%dkeys", n), func(b *testing.B) {
 			backendtest.BenchmarkCommit(b, s, n, nil)
+		})
+		b.Run(fmt.Sprintf("fallback/%dkeys", n), func(b *testing.B) {
+			f := faulty.Wrap(casOnly{s}, nil)
+			backendtest.BenchmarkCommit(b, txn.Wrap(f), n, f.Ops)
 		})
 	}
 }

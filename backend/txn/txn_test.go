@@ -295,6 +295,12 @@ func TestWaitsForPendingLock(t *testing.T) {
 
 func BenchmarkCommit(b *testing.B) {
 	for _, n := range []int{2, 3} {
+		b.Run(fmt.Sprintf("memory/native/%dkeys", n), func(b *testing.B) {
+			if !is[backend.Committer](memory.New()) {
+				b.Skip("the memory store has no Commit")
+			}
+			backendtest.BenchmarkCommit(b, memory.New(), n, nil)
+		})
 		b.Run(fmt.Sprintf("memory/fallback/%dkeys", n), func(b *testing.B) {
 			f := faulty.Wrap(casOnly{memory.New()}, nil)
 			backendtest.BenchmarkCommit(b, txn.Wrap(f), n, f.Ops)

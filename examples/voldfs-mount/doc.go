@@ -37,10 +37,12 @@
 //     the cached attributes too (inode notify), so a reader that opens
 //     after a writer closed sees the writer's data, with its size, even
 //     when size and mtime did not change.
-//   - Writes are buffered in the library's open file and committed (one
-//     inode CAS) on close (FUSE flush), fsync, or when the buffer fills. A
-//     stat of a file with buffered writes in this mount commits them first,
-//     as the NFS client does, so sizes and times are right.
+//   - Writes are buffered in the library, in one state for all the open
+//     files of an inode in this mount (so a read through any descriptor, of
+//     any process, sees every write at once, and stat sees their size), and
+//     committed (one inode CAS) on close (FUSE flush), fsync (which also
+//     waits for the store's durability), or when the buffer fills. O_SYNC
+//     and O_DSYNC writes are durable when they return.
 //   - FUSE interrupts do not cancel requests: Go programs get signals all
 //     the time (SIGURG, for preemption), and an interrupted rename would
 //     fail with EINTR. As on an NFS hard mount, requests run to the end.

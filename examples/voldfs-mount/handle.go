@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"sync"
 	"syscall"
 
@@ -14,47 +12,17 @@ import (
 	"github.com/voldfs/voldfs"
 )
 
-// fileHandle is an open voldfs file.
+// fileHandle is an open voldfs file. The library shares one state among
+// the handles of an inode (a read through one sees the writes through
+// every other) and honours O_SYNC and O_DSYNC in its writes.
 type fileHandle struct {
-	f        *voldfs.File
-	writable bool
-	append   bool // O_APPEND: the library places writes at the end at commit
-	sync     bool // O_SYNC or O_DSYNC: commit every write
+	f      *voldfs.File
+	append bool // O_APPEND: the library places writes at the end at commit
 }
 
-func (v *volume) newHandle(f *voldfs.File, flags uint32) *fileHandle {
-	acc := int(flags) & syscall.O_ACCMODE
-	h := &fileHandle{
-		f:        f,
-		writable: acc == os.O_WRONLY || acc == os.O_RDWR,
-		append:   flags&syscall.O_APPEND != 0,
-		sync:     flags&(syscall.O_SYNC|syscall.O_DSYNC) != 0,
-	}
-	v.hmu.Lock()
-	hs := v.handles[f.Ino()]
-	if hs == nil {
-		hs = make(map[*fileHandle]struct{})
-		v.handles[f.Ino()] = hs
-	}
-	hs[h] = struct{}{}
-	v.hmu.Unlock()
-	return h
+func newHandle(f *voldfs.File, flags uint32) *fileHandle {
+	return &fileHandle{f: f, append: flags&syscall.O_APPEND != 0}
 }
-
-func (v *volume) release(h *fileHandle) syscall.Errno {
-	ino := h.f.Ino()
-	v.hmu.Lock()
-	if hs := v.handles[ino]; hs != nil {
-		delete(hs, h)
-		if len(hs) == 0 {
-			delete(v.handles, ino)
-		}
-	}
-	v.hmu.Unlock()
-	return toErrno(h.f.Close())
-}
-
-func isClosed(err error) bool { return errors.Is(err, fs.ErrClosed) }
 
 func (h *fileHandle) read(dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n, err := h.f.ReadAt(dest, off)
@@ -73,9 +41,6 @@ func (h *fileHandle) write(data []byte, off int64) (uint32, syscall.Errno) {
 		n, err = h.f.Write(data)
 	} else {
 		n, err = h.f.WriteAt(data, off)
-	}
-	if err == nil && h.sync {
-		err = h.f.Sync()
 	}
 	if err != nil {
 		return uint32(n), toErrno(err)

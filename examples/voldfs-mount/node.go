@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -14,37 +14,14 @@ import (
 	"github.com/voldfs/voldfs"
 )
 
-// volume is the state the nodes of one mount share.
+// volume is what the nodes of one mount share.
 type volume struct {
 	vfs *voldfs.FS
 	ino *voldfs.Inodes
-
-	hmu     sync.Mutex
-	handles map[uint64]map[*fileHandle]struct{} // open files by inode
 }
 
 func newVolume(vfs *voldfs.FS) *volume {
-	return &volume{vfs: vfs, ino: vfs.Inodes(), handles: make(map[uint64]map[*fileHandle]struct{})}
-}
-
-// commitOpen commits the buffered writes of every file open on ino in this
-// mount, so that a stat or setattr sees them (what the NFS client does
-// before GETATTR).
-func (v *volume) commitOpen(ino uint64) syscall.Errno {
-	v.hmu.Lock()
-	var hs []*fileHandle
-	for h := range v.handles[ino] {
-		if h.writable {
-			hs = append(hs, h)
-		}
-	}
-	v.hmu.Unlock()
-	for _, h := range hs {
-		if err := h.f.Sync(); err != nil && !isClosed(err) {
-			return toErrno(err)
-		}
-	}
-	return 0
+	return &volume{vfs: vfs, ino: vfs.Inodes()}
 }
 
 // node is a file, directory or symlink, known by its voldfs inode number
@@ -120,7 +97,7 @@ func perm(mode uint32) fs.FileMode {
 
 // openFlags keeps the open(2) flags the library understands.
 func openFlags(flags uint32) int {
-	return int(flags) & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_TRUNC | os.O_EXCL | os.O_SYNC)
+	return int(flags) & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_TRUNC | os.O_EXCL | os.O_SYNC | syscall.O_DSYNC)
 }
 
 // detach returns the request's context without its cancellation: the
@@ -150,13 +127,18 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	return n.newNode(ctx, a, out), 0
 }
 
-// Getattr returns the attributes, after committing this mount's buffered
-// writes to the file.
+// Getattr returns the attributes, with the size and times of writes
+// buffered in this mount. An fstat of a file whose inode is already gone
+// (removed by another client, or by a rename racing its open) asks the
+// open file, which still holds it.
 func (n *node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if errno := n.vol.commitOpen(n.ino()); errno != 0 {
-		return errno
-	}
 	a, err := n.vol.ino.GetAttr(detach(ctx), n.ino())
+	if h, ok := fh.(*fileHandle); ok && errors.Is(err, syscall.ENOENT) {
+		var fi fs.FileInfo
+		if fi, err = h.f.Stat(); err == nil {
+			a = fi.Sys().(*voldfs.Attr)
+		}
+	}
 	if err != nil {
 		return toErrno(err)
 	}
@@ -164,13 +146,10 @@ func (n *node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOu
 	return 0
 }
 
-// Setattr changes size, mode, owner and times. A size change through an
-// open file goes through that file, so its buffered writes come first.
+// Setattr changes size, mode, owner and times in one commit (the library
+// orders a size change after the writes buffered in this mount).
 func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	ino := n.ino()
-	if errno := n.vol.commitOpen(ino); errno != 0 {
-		return errno
-	}
 	var sa voldfs.SetAttr
 	change := false
 	if m, ok := in.GetMode(); ok {
@@ -191,13 +170,7 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 	}
 	if sz, ok := in.GetSize(); ok {
 		size := int64(sz)
-		if h, ok := fh.(*fileHandle); ok && h.writable {
-			if err := h.f.Truncate(size); err != nil {
-				return toErrno(err)
-			}
-		} else {
-			sa.Size, change = &size, true
-		}
+		sa.Size, change = &size, true
 	}
 	var a *voldfs.Attr
 	var err error
@@ -225,7 +198,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, toErrno(err)
 	}
 	a := fi.Sys().(*voldfs.Attr)
-	return n.newNode(ctx, a, out), n.vol.newHandle(f, flags), 0, 0
+	return n.newNode(ctx, a, out), newHandle(f, flags), 0, 0
 }
 
 // Open opens the file; the library fetches the current inode
@@ -250,7 +223,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	} else {
 		n.NotifyContent(-1, 0) // attributes only: the pages go at open
 	}
-	return n.vol.newHandle(f, flags), keep, 0
+	return newHandle(f, flags), keep, 0
 }
 
 func handleOf(fh gofs.FileHandle) (*fileHandle, syscall.Errno) {
@@ -280,21 +253,24 @@ func (n *node) Write(ctx context.Context, fh gofs.FileHandle, data []byte, off i
 }
 
 // Flush runs at every close(2) of a descriptor: it commits the buffered
-// writes, so close reports a failed commit and other clients see the data.
+// writes, so close reports a failed commit and other clients see the data
+// (durable when the store says so; fsync waits for that).
 func (n *node) Flush(ctx context.Context, fh gofs.FileHandle) syscall.Errno {
 	h, errno := handleOf(fh)
 	if errno != 0 {
 		return errno
 	}
-	return toErrno(h.f.Sync())
+	return toErrno(h.f.Commit())
 }
 
-// Fsync commits the buffered writes.
+// Fsync commits the buffered writes and waits until the stores hold them
+// durably.
 func (n *node) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno {
-	if h, ok := fh.(*fileHandle); ok {
-		return toErrno(h.f.Sync())
+	h, errno := handleOf(fh)
+	if errno != 0 {
+		return errno
 	}
-	return n.vol.commitOpen(n.ino())
+	return toErrno(h.f.Sync())
 }
 
 // Release closes the file when its last descriptor is gone.
@@ -303,7 +279,7 @@ func (n *node) Release(ctx context.Context, fh gofs.FileHandle) syscall.Errno {
 	if errno != 0 {
 		return errno
 	}
-	return n.vol.release(h)
+	return toErrno(h.f.Close())
 }
 
 // Mkdir creates a directory.

@@ -14,23 +14,14 @@ import (
 	"time"
 )
 
-// Tests that fail until the library shares one open state among the
-// handles of an inode (a read through any descriptor sees the writes made
-// through every other): today a FUSE read through one handle does not see
-// the writes buffered in another. They run with VOLDFS_PENDING=1.
-
-func pending(t *testing.T) {
-	t.Helper()
-	if os.Getenv("VOLDFS_PENDING") == "" {
-		t.Skip("pending the library's shared per-inode open state; run with VOLDFS_PENDING=1")
-	}
-}
+// Several descriptors and processes on one file: the library's one open
+// state per inode makes a write through any descriptor readable through
+// every other at once, which SQLite (two writers, a reader) and git rely on.
 
 // TestTwoDescriptors: a write through one descriptor is read through
 // another at once, while the first is still open, in one process and from
 // another process, both ways.
 func TestTwoDescriptors(t *testing.T) {
-	pending(t)
 	for name, store := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			_, mp := testMount(t, store())
@@ -121,7 +112,6 @@ func TestTwoDescriptors(t *testing.T) {
 // reader's counts only grow, the final count is exact, and
 // integrity_check is ok.
 func TestSQLite(t *testing.T) {
-	pending(t)
 	bin := needBinary(t, "sqlite3")
 	_, mp := testMount(t, "bolt:"+filepath.Join(t.TempDir(), "voldfs.db"))
 	for _, mode := range []string{"delete", "wal"} {
@@ -306,7 +296,6 @@ func lastLines(s string, n int) string {
 // TestGitClone clones a repository of a few hundred commits and files into
 // the mount and checks it with git fsck --full.
 func TestGitClone(t *testing.T) {
-	pending(t)
 	gitBin := needBinary(t, "git")
 	home := t.TempDir()
 	git := func(dir string, args ...string) string {
