@@ -285,7 +285,8 @@ func Format(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
 
 // Open opens the filesystem named o.Name in s. A store without it gives an
 // error wrapping ErrNotFormatted; an unknown format version ErrFormatVersion.
-// An interrupted cross-directory rename left by a crashed client is finished.
+// A cross-directory rename intent left by a crashed client of an older
+// version is finished (this version writes none: renames are one commit).
 func Open(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
 	c, err := newCore(s, o)
 	if err != nil {
