@@ -20,7 +20,7 @@ func now() int64 { return time.Now().UnixNano() }
 func (c *core) newInodeValue(ctx context.Context, mode uint32, parent uint64, content []byte) *inode {
 	t := now()
 	uid, gid := c.owner(ctx)
-	n := &inode{ino: newIno(), gen: uint64(t), mode: mode, uid: uid, gid: gid, nlink: 1, atime: t, mtime: t, ctime: t, btime: t}
+	n := &inode{ino: newIno(), gen: uint64(t), mode: mode, uid: uid, gid: gid, nlink: 1, atime: t, mtime: t, ctime: t, btime: t, rdev: rdevOf(ctx)}
 	if mode&sIFMT == sIFDIR {
 		n.parent = parent
 	}
