@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -40,10 +39,12 @@ func newBlockRef() blockRef {
 	return r
 }
 
-// nodeStore reads and writes immutable tree nodes (directory trie nodes and
-// file index nodes). getNode returns the payload of a block written by putNode;
-// the returned slice is shared and must not be modified. putNode writes a new
-// block and returns its ref. maxNode is the largest payload putNode accepts.
+// nodeStore reads and writes the immutable nodes of directory tries. A node
+// is a record (codec.go) the directory code frames and checks itself, so it
+// is stored as it is. getNode returns the record of a block written by
+// putNode; the returned slice is shared and must not be modified. putNode
+// writes a new block and returns its ref. maxNode is the largest record
+// putNode accepts.
 type nodeStore interface {
 	getNode(ctx context.Context, ref blockRef) ([]byte, error)
 	putNode(ctx context.Context, payload []byte) (blockRef, error)
@@ -55,6 +56,11 @@ func (c *core) blockKey(ref blockRef) string { return c.prefix + "b/" + ref.Stri
 // putBlock writes payload as a new block of the given record kind.
 func (c *core) putBlock(ctx context.Context, kind byte, payload []byte) (blockRef, error) {
 	return c.putRecord(ctx, kind, payload, seal(kind, payload))
+}
+
+// putSealed writes a block that already is a record of the given kind.
+func (c *core) putSealed(ctx context.Context, kind byte, record []byte) (blockRef, error) {
+	return c.putRecord(ctx, kind, record, record)
 }
 
 // putFramed writes a data block whose payload sits at frame[2:] with room
@@ -76,10 +82,28 @@ func (c *core) putRecord(ctx context.Context, kind byte, payload, record []byte)
 }
 
 // errBlockMissing is returned by getBlock for a block the store lacks. The
-// reader decides whether that means its inode changed (retry) or corruption.
+// reader decides, by retryMissing, whether that means its inode changed
+// (retry) or corruption.
 var errBlockMissing = errors.New("voldfs: block missing")
 
-// getBlock returns the payload of a block, from the cache when possible.
+// missingRetries is how many times a reader that met a missing block
+// re-reads its inode and tries again before it reports the block missing.
+const missingRetries = 5
+
+// retryMissing is the one policy for a read that met a missing block. A
+// block goes missing under a reader when a newer version of its inode freed
+// it, so the reader re-reads the inode's latest version and tries again; a
+// read that shared an older in-flight fetch may still see the old version,
+// so it may take more than one try. retryMissing reports whether err is a
+// missing block and the reader, having retried retries times already, should
+// try again. It is the policy for every reader that follows an inode's
+// tree: the commit loop, path lookups, fsck, listings and file reads.
+func retryMissing(err error, retries int) bool {
+	return retries < missingRetries && errors.Is(err, errBlockMissing)
+}
+
+// getBlock returns the payload of a block (see openBlock), from the cache
+// when possible.
 // Concurrent misses of one block share one store read.
 func (c *core) getBlock(ctx context.Context, kind byte, ref blockRef) ([]byte, error) {
 	if p, ok := c.cache.get(ref); ok {
@@ -106,12 +130,24 @@ func (c *core) getBlockNoCache(ctx context.Context, kind byte, ref blockRef) ([]
 		if err != nil {
 			return nil, fmt.Errorf("get block %s: %w", key, err)
 		}
-		return unseal(kind, key, b)
+		return openBlock(kind, key, b)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return v.([]byte), nil
+}
+
+// openBlock checks a stored block of the given kind and returns what
+// getBlock hands out: the payload, or for a directory node (which the
+// directory code frames and checks itself) the record. A directory node
+// written by an earlier version of voldfs carries a second frame around the
+// record: it is checked and removed here, so such stores keep opening.
+func openBlock(kind byte, key string, b []byte) ([]byte, error) {
+	if kind != recDirNode || len(b) > 2 && b[2] == recDirNode {
+		return unseal(kind, key, b)
+	}
+	return b, nil
 }
 
 // fetchBlocks returns the payloads of the data blocks refs (zero refs are
@@ -206,8 +242,8 @@ type dirNodes struct{ c *core }
 func (d dirNodes) getNode(ctx context.Context, ref blockRef) ([]byte, error) {
 	return d.c.getBlock(ctx, recDirNode, ref)
 }
-func (d dirNodes) putNode(ctx context.Context, p []byte) (blockRef, error) {
-	return d.c.putBlock(ctx, recDirNode, p)
+func (d dirNodes) putNode(ctx context.Context, record []byte) (blockRef, error) {
+	return d.c.putSealed(ctx, recDirNode, record)
 }
 func (d dirNodes) maxNode() int { return d.c.blockSize }
 
@@ -226,366 +262,6 @@ func (d dirNodes) keepDecoded(ref blockRef, n *dirNode) {
 		size += len(e.name) + 48
 	}
 	d.c.dirCache.addAny(ref, n, size+len(n.kids)*32)
-}
-
-// File block trees.
-//
-// A regular file's data is either inline in its inode (small files), one data
-// block (height 0, root = the block), or a radix tree of index nodes of the
-// given height whose leaves point to data blocks. An index node holds up to
-// 2^fanBits entries, stored sparsely (only non-hole entries), so a huge sparse
-// file costs a few small nodes. A hole is an absent entry, never a missing
-// block. Data blocks may be shorter than the block size: the missing tail
-// reads as zeros.
-
-type idxEntry struct {
-	i   uint32
-	ref blockRef
-}
-
-func encodeIndex(ents []idxEntry) []byte {
-	e := enc{b: make([]byte, 0, 4+len(ents)*20)}
-	e.uv(uint64(len(ents)))
-	prev := uint64(0)
-	for k, x := range ents {
-		d := uint64(x.i)
-		if k > 0 {
-			d = uint64(x.i) - prev
-		}
-		e.uv(d)
-		e.raw(x.ref[:])
-		prev = uint64(x.i)
-	}
-	return e.b
-}
-
-func decodeIndex(key string, p []byte, fan uint64) ([]idxEntry, error) {
-	d := dec{b: p, key: key}
-	n := d.uv()
-	if n > uint64(len(p))/17 || n > fan {
-		return nil, corruptf("%s: index node claims %d entries", key, n)
-	}
-	ents := make([]idxEntry, 0, n)
-	var prev uint64
-	for k := uint64(0); k < n && d.err == nil; k++ {
-		delta := d.uv()
-		i := delta
-		if k > 0 {
-			if delta == 0 {
-				return nil, corruptf("%s: index entries out of order", key)
-			}
-			i = prev + delta
-		}
-		if i >= fan {
-			return nil, corruptf("%s: index entry %d beyond fan-out %d", key, i, fan)
-		}
-		var x idxEntry
-		x.i = uint32(i)
-		copy(x.ref[:], d.raw(16))
-		if x.ref.isZero() {
-			return nil, corruptf("%s: zero ref in index node", key)
-		}
-		ents = append(ents, x)
-		prev = i
-	}
-	if err := d.done(); err != nil {
-		return nil, err
-	}
-	return ents, nil
-}
-
-// fanFor returns log2 of the index fan-out for a block size: as many entries
-// as fit a block at their worst-case encoded size, rounded down to a power of
-// two so that index arithmetic is shifts.
-func fanFor(blockSize int) uint {
-	b := uint(2)
-	for (1<<(b+1))*24+16 <= blockSize && b < 20 {
-		b++
-	}
-	return b
-}
-
-// heightFor returns the tree height needed to address nblocks blocks.
-func (c *core) heightFor(nblocks uint64) uint8 {
-	if nblocks <= 1 {
-		return 0
-	}
-	h := uint8(1)
-	for bits := c.fanBits; bits < 64 && nblocks > 1<<bits; bits += c.fanBits {
-		h++
-	}
-	return h
-}
-
-// readIndex returns the decoded entries of an index node. The decoded form
-// is what the cache keeps, so a lookup does not decode again.
-func (c *core) readIndex(ctx context.Context, ref blockRef) ([]idxEntry, error) {
-	if v, ok := c.cache.getAny(ref); ok {
-		if ents, ok := v.([]idxEntry); ok {
-			return ents, nil
-		}
-	}
-	p, err := c.getBlockNoCache(ctx, recIndex, ref)
-	if err != nil {
-		return nil, err
-	}
-	ents, err := decodeIndex(c.blockKey(ref), p, 1<<c.fanBits)
-	if err != nil {
-		return nil, err
-	}
-	c.cache.addAny(ref, ents, len(ents)*20)
-	return ents, nil
-}
-
-// treeLookup returns the data block holding block index idx of n (zero for a
-// hole).
-func (c *core) treeLookup(ctx context.Context, n *inode, idx uint64) (blockRef, error) {
-	if n.height == 0 {
-		if idx == 0 {
-			return n.root, nil
-		}
-		return blockRef{}, nil
-	}
-	if idx>>(uint(n.height)*c.fanBits) != 0 && uint(n.height)*c.fanBits < 64 {
-		return blockRef{}, nil
-	}
-	ref := n.root
-	for level := int(n.height); level >= 1 && !ref.isZero(); level-- {
-		ents, err := c.readIndex(ctx, ref)
-		if err != nil {
-			return blockRef{}, err
-		}
-		slot := uint32(idx>>(uint(level-1)*c.fanBits)) & (1<<c.fanBits - 1)
-		k := sort.Search(len(ents), func(k int) bool { return ents[k].i >= slot })
-		if k == len(ents) || ents[k].i != slot {
-			return blockRef{}, nil
-		}
-		ref = ents[k].ref
-	}
-	return ref, nil
-}
-
-// blockUpdate sets block index i to ref (zero: make it a hole).
-type blockUpdate struct {
-	i   uint64
-	ref blockRef
-}
-
-// treeOp builds a new version of a file's block tree.
-type treeOp struct {
-	c       *core
-	ctx     context.Context
-	limit   uint64 // blocks at or past limit are dropped
-	written []blockRef
-	freed   []blockRef
-	virtual map[blockRef][]idxEntry
-}
-
-// treeUpdate applies ups (sorted by index, all below nblocks) to n's tree and
-// drops every block at or past nblocks. It returns the new root and height,
-// the blocks it wrote (index nodes) and the blocks only the old tree
-// referenced (replaced data blocks and index nodes).
-func (c *core) treeUpdate(ctx context.Context, n *inode, ups []blockUpdate, nblocks uint64) (root blockRef, height uint8, written, freed []blockRef, err error) {
-	t := &treeOp{c: c, ctx: ctx, limit: nblocks}
-	root, cur := n.root, n.height
-	want := c.heightFor(nblocks)
-	// Growing: the old tree becomes the first child of new index levels.
-	// The new levels are virtual until rebuilt (they always are).
-	for cur < want {
-		if t.virtual == nil {
-			t.virtual = make(map[blockRef][]idxEntry)
-		}
-		v := newBlockRef()
-		v[0] = 0xff // never a real ref: real refs start with a timestamp
-		var ents []idxEntry
-		if !root.isZero() {
-			ents = []idxEntry{{0, root}}
-		}
-		t.virtual[v] = ents
-		root, cur = v, cur+1
-	}
-	// Shrinking: only the first child of the top levels survives.
-	for cur > want {
-		if root.isZero() {
-			cur--
-			continue
-		}
-		ents, err := t.entries(root)
-		if err != nil {
-			return blockRef{}, 0, nil, nil, err
-		}
-		next := blockRef{}
-		for _, x := range ents {
-			if x.i == 0 {
-				next = x.ref
-			} else if err := t.drop(x.ref, int(cur)-1); err != nil {
-				return blockRef{}, 0, nil, nil, err
-			}
-		}
-		t.free(root)
-		root, cur = next, cur-1
-	}
-	root, err = t.rebuild(int(cur), root, 0, ups)
-	if err != nil {
-		return blockRef{}, 0, nil, nil, err
-	}
-	return root, cur, t.written, t.freed, nil
-}
-
-func (t *treeOp) entries(ref blockRef) ([]idxEntry, error) {
-	if v, ok := t.virtual[ref]; ok {
-		return v, nil
-	}
-	return t.c.readIndex(t.ctx, ref)
-}
-
-func (t *treeOp) isVirtual(ref blockRef) bool {
-	_, ok := t.virtual[ref]
-	return ok
-}
-
-func (t *treeOp) free(ref blockRef) {
-	if _, ok := t.virtual[ref]; ok || ref.isZero() {
-		return
-	}
-	t.freed = append(t.freed, ref)
-}
-
-// drop frees a whole subtree.
-func (t *treeOp) drop(ref blockRef, level int) error {
-	if ref.isZero() {
-		return nil
-	}
-	if level > 0 {
-		ents, err := t.entries(ref)
-		if err != nil {
-			return err
-		}
-		for _, x := range ents {
-			if err := t.drop(x.ref, level-1); err != nil {
-				return err
-			}
-		}
-	}
-	t.free(ref)
-	return nil
-}
-
-// rebuild returns the new ref of the subtree at level (0: a data block)
-// covering blocks from base, applying ups and the limit.
-func (t *treeOp) rebuild(level int, old blockRef, base uint64, ups []blockUpdate) (blockRef, error) {
-	if level == 0 {
-		if base >= t.limit {
-			t.free(old)
-			return blockRef{}, nil
-		}
-		if len(ups) == 0 {
-			return old, nil
-		}
-		nu := ups[len(ups)-1].ref
-		if nu != old {
-			t.free(old)
-		}
-		return nu, nil
-	}
-	childBits := uint(level-1) * t.c.fanBits
-	childSpan := uint64(1) << childBits
-	var ents []idxEntry
-	if !old.isZero() {
-		var err error
-		if ents, err = t.entries(old); err != nil {
-			return blockRef{}, err
-		}
-	}
-	_, virtual := t.virtual[old]
-	changed := virtual
-	out := make([]idxEntry, 0, len(ents)+len(ups))
-	k := 0 // next entry
-	for len(ups) > 0 || k < len(ents) {
-		// Next slot to visit: the smaller of the next entry and next update.
-		var slot uint32
-		switch {
-		case k < len(ents) && len(ups) > 0:
-			slot = min(ents[k].i, uint32((ups[0].i-base)>>childBits))
-		case k < len(ents):
-			slot = ents[k].i
-		default:
-			slot = uint32((ups[0].i - base) >> childBits)
-		}
-		childBase := base + uint64(slot)<<childBits
-		var oldChild blockRef
-		if k < len(ents) && ents[k].i == slot {
-			oldChild = ents[k].ref
-			k++
-		}
-		j := 0
-		for j < len(ups) && ups[j].i < childBase+childSpan {
-			j++
-		}
-		childUps := ups[:j]
-		ups = ups[j:]
-		var nc blockRef
-		switch {
-		case childBase >= t.limit:
-			if err := t.drop(oldChild, level-1); err != nil {
-				return blockRef{}, err
-			}
-		case len(childUps) == 0 && childBase+childSpan <= t.limit && !t.isVirtual(oldChild):
-			nc = oldChild
-		default:
-			var err error
-			if nc, err = t.rebuild(level-1, oldChild, childBase, childUps); err != nil {
-				return blockRef{}, err
-			}
-		}
-		if nc != oldChild {
-			changed = true
-		}
-		if !nc.isZero() {
-			out = append(out, idxEntry{slot, nc})
-		}
-	}
-	if !changed {
-		return old, nil
-	}
-	t.free(old)
-	if len(out) == 0 {
-		return blockRef{}, nil
-	}
-	ref, err := t.c.putBlock(t.ctx, recIndex, encodeIndex(out))
-	if err != nil {
-		return blockRef{}, err
-	}
-	t.c.cache.addAny(ref, out, len(out)*20)
-	t.written = append(t.written, ref)
-	return ref, nil
-}
-
-// treeRefs calls fn for every block of n's tree (index nodes and data).
-func (c *core) treeRefs(ctx context.Context, n *inode, fn func(ref blockRef, kind byte) error) error {
-	if n.root.isZero() {
-		return nil
-	}
-	var walk func(ref blockRef, level int) error
-	walk = func(ref blockRef, level int) error {
-		if level == 0 {
-			return fn(ref, recData)
-		}
-		if err := fn(ref, recIndex); err != nil {
-			return err
-		}
-		ents, err := c.readIndex(ctx, ref)
-		if err != nil {
-			return err
-		}
-		for _, x := range ents {
-			if err := walk(x.ref, level-1); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return walk(n.root, int(n.height))
 }
 
 // parallel runs fn(0..n-1) with at most c.par calls in flight and returns

@@ -21,6 +21,8 @@ const (
 	recIntent     byte = 'R'
 
 	recVersion byte = 1
+
+	recOverhead = 2 + 4 // the frame's bytes around the payload
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

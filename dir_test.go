@@ -84,6 +84,35 @@ func (s *memNodeStore) counts() (gets, puts int) {
 	return s.gets, s.puts
 }
 
+// dirInsertRec, dirRemoveRec and dirFlushRec run one operation with a commit
+// record of its own and return what it recorded (freed only on success, as
+// the commit loop frees it).
+func dirInsertRec(ctx context.Context, ns nodeStore, root []byte, e dirEntry, replace bool) (newRoot []byte, old dirEntry, found bool, written, freed []blockRef, err error) {
+	rec := &tx{}
+	newRoot, old, found, err = dirInsert(ctx, rec, ns, root, e, replace)
+	if err != nil {
+		return nil, dirEntry{}, false, rec.written, nil, err
+	}
+	return newRoot, old, found, rec.written, rec.freed, nil
+}
+
+func dirRemoveRec(ctx context.Context, ns nodeStore, root []byte, name string) (newRoot []byte, old dirEntry, found bool, written, freed []blockRef, err error) {
+	rec := &tx{}
+	newRoot, old, found, err = dirRemove(ctx, rec, ns, root, name)
+	if err != nil {
+		return nil, dirEntry{}, false, rec.written, nil, err
+	}
+	return newRoot, old, found, rec.written, rec.freed, nil
+}
+
+func dirFlushRec(ctx context.Context, ns nodeStore, root []byte) (newRoot []byte, written, freed []blockRef, err error) {
+	rec := &tx{}
+	if newRoot, err = dirFlush(ctx, rec, ns, root); err != nil {
+		return nil, rec.written, nil, err
+	}
+	return newRoot, rec.written, rec.freed, nil
+}
+
 // dirFixture is a directory whose updates are committed the way the
 // filesystem does: free freed blocks after a won CAS, written blocks after a
 // lost one.
@@ -95,7 +124,7 @@ type dirFixture struct {
 
 func (d *dirFixture) insert(e dirEntry, replace bool) (dirEntry, bool) {
 	d.t.Helper()
-	root, old, found, written, freed, err := dirInsert(context.Background(), d.ns, d.root, e, replace)
+	root, old, found, written, freed, err := dirInsertRec(context.Background(), d.ns, d.root, e, replace)
 	if err != nil {
 		d.t.Fatalf("insert %q: %v", e.name, err)
 	}
@@ -105,7 +134,7 @@ func (d *dirFixture) insert(e dirEntry, replace bool) (dirEntry, bool) {
 
 func (d *dirFixture) remove(name string) (dirEntry, bool) {
 	d.t.Helper()
-	root, old, found, written, freed, err := dirRemove(context.Background(), d.ns, d.root, name)
+	root, old, found, written, freed, err := dirRemoveRec(context.Background(), d.ns, d.root, name)
 	if err != nil {
 		d.t.Fatalf("remove %q: %v", name, err)
 	}
@@ -317,12 +346,12 @@ func TestDirInsertInvalid(t *testing.T) {
 		{dirEntry{name: "a", ino: 1, typ: 0}, syscall.EINVAL},
 		{dirEntry{name: "a", ino: 1, typ: 5}, syscall.EINVAL},
 	} {
-		_, _, _, w, _, err := dirInsert(context.Background(), ns, nil, tc.e, false)
+		_, _, _, w, _, err := dirInsertRec(context.Background(), ns, nil, tc.e, false)
 		if !errors.Is(err, tc.want) || len(w) != 0 {
 			t.Errorf("insert %q type %d: err %v, wrote %d; want %v", tc.e.name, tc.e.typ, err, len(w), tc.want)
 		}
 	}
-	if _, _, _, _, _, err := dirInsert(context.Background(), newMemNodeStore(512), nil, dirEntry{"a", 1, 1}, false); !errors.Is(err, syscall.EINVAL) {
+	if _, _, _, _, _, err := dirInsertRec(context.Background(), newMemNodeStore(512), nil, dirEntry{"a", 1, 1}, false); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("insert with maxNode 512: %v, want EINVAL", err)
 	}
 }
@@ -346,13 +375,13 @@ func TestDirTypes(t *testing.T) {
 // one in a decoded node.
 func TestDirCookieCollision(t *testing.T) {
 	ns := newMemNodeStore(4096)
-	tx, err := newDirTx(context.Background(), ns)
+	ed, err := newDirEdit(context.Background(), &tx{}, ns)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := nameCookie("a")
 	n := &dirNode{leaf: true, ents: []dirEntry{{name: "b", ino: 1, typ: typeFile}}, cks: []uint64{c}}
-	_, _, _, err = tx.insert(n, dirEntry{name: "a", ino: 2, typ: typeFile}, c, false)
+	_, _, _, err = ed.insert(n, dirEntry{name: "a", ino: 2, typ: typeFile}, c, false)
 	if !errors.Is(err, errCookieCollision) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("colliding insert: %v, want errCookieCollision (ENOSPC)", err)
 	}
@@ -421,7 +450,7 @@ func TestDirModel(t *testing.T) {
 				want, exists := model[n]
 				if rng.IntN(300) == 0 {
 					// Merge at a random point, sometimes losing the CAS.
-					root, written, freed, err := dirFlush(ctx, d.ns, d.root)
+					root, written, freed, err := dirFlushRec(ctx, d.ns, d.root)
 					if err != nil {
 						t.Fatalf("op %d flush: %v", i, err)
 					}
@@ -441,7 +470,7 @@ func TestDirModel(t *testing.T) {
 				switch op := rng.IntN(10); {
 				case op < 5:
 					replace := op == 4
-					root, old, found, written, freed, err := dirInsert(ctx, d.ns, d.root, e, replace)
+					root, old, found, written, freed, err := dirInsertRec(ctx, d.ns, d.root, e, replace)
 					if err != nil {
 						t.Fatalf("op %d insert %q: %v", i, n, err)
 					}
@@ -463,7 +492,7 @@ func TestDirModel(t *testing.T) {
 						merges++
 					}
 				case op < 8:
-					root, old, found, written, freed, err := dirRemove(ctx, d.ns, d.root, n)
+					root, old, found, written, freed, err := dirRemoveRec(ctx, d.ns, d.root, n)
 					if err != nil {
 						t.Fatalf("op %d remove %q: %v", i, n, err)
 					}
@@ -561,7 +590,7 @@ func TestDirListConcurrent(t *testing.T) {
 				// Other clients change the directory between pages, and
 				// merge its buffer now and then.
 				if rng.IntN(4) == 0 {
-					root, _, freed, err := dirFlush(ctx, d.ns, d.root)
+					root, _, freed, err := dirFlushRec(ctx, d.ns, d.root)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -673,7 +702,7 @@ func TestDirLarge(t *testing.T) {
 	n := 0
 	for _, size := range sizes {
 		for ; n < size; n++ {
-			root, _, _, _, freed, err := dirInsert(ctx, d.ns, d.root, dirEntry{name: fmt.Sprintf("file-%06d.dat", n), ino: uint64(n + 1), typ: typeFile}, false)
+			root, _, _, _, freed, err := dirInsertRec(ctx, d.ns, d.root, dirEntry{name: fmt.Sprintf("file-%06d.dat", n), ino: uint64(n + 1), typ: typeFile}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -775,10 +804,10 @@ func TestDirCorrupt(t *testing.T) {
 	if _, _, err := dirLookup(ctx, d.ns, d.root, "e1"); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("dirLookup: %v", err)
 	}
-	if _, _, _, _, _, err := dirInsert(ctx, d.ns, d.root, dirEntry{"new", 1, 1}, false); !errors.Is(err, ErrCorrupt) {
+	if _, _, _, _, _, err := dirInsertRec(ctx, d.ns, d.root, dirEntry{"new", 1, 1}, false); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("dirInsert: %v", err)
 	}
-	if _, _, _, _, _, err := dirRemove(ctx, d.ns, d.root, "e1"); !errors.Is(err, ErrCorrupt) {
+	if _, _, _, _, _, err := dirRemoveRec(ctx, d.ns, d.root, "e1"); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("dirRemove: %v", err)
 	}
 	// A missing block is reported with the store's error, not as absent.
@@ -882,7 +911,7 @@ func BenchmarkDirLookup(b *testing.B) {
 			ns := newMemNodeStore(512 << 10)
 			var root []byte
 			for i := range size {
-				r, _, _, _, freed, err := dirInsert(ctx, ns, root, dirEntry{name: fmt.Sprintf("file-%06d.dat", i), ino: uint64(i + 1), typ: typeFile}, false)
+				r, _, _, _, freed, err := dirInsertRec(ctx, ns, root, dirEntry{name: fmt.Sprintf("file-%06d.dat", i), ino: uint64(i + 1), typ: typeFile}, false)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -915,7 +944,7 @@ func BenchmarkDirInsert(b *testing.B) {
 			ns := newMemNodeStore(512 << 10)
 			var root []byte
 			for i := range size {
-				r, _, _, _, freed, err := dirInsert(ctx, ns, root, dirEntry{name: fmt.Sprintf("file-%06d.dat", i), ino: uint64(i + 1), typ: typeFile}, false)
+				r, _, _, _, freed, err := dirInsertRec(ctx, ns, root, dirEntry{name: fmt.Sprintf("file-%06d.dat", i), ino: uint64(i + 1), typ: typeFile}, false)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -931,7 +960,7 @@ func BenchmarkDirInsert(b *testing.B) {
 			// stays at its size however long the benchmark runs.
 			for i := 0; b.Loop(); i++ {
 				name := fmt.Sprintf("new-%d", i)
-				r, _, _, _, freed, err := dirInsert(ctx, ns, root, dirEntry{name: name, ino: 1, typ: typeFile}, false)
+				r, _, _, _, freed, err := dirInsertRec(ctx, ns, root, dirEntry{name: name, ino: 1, typ: typeFile}, false)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -939,7 +968,7 @@ func BenchmarkDirInsert(b *testing.B) {
 					delete(ns.blocks, f)
 				}
 				b.StopTimer()
-				r, _, _, _, freed, err = dirRemove(ctx, ns, r, name)
+				r, _, _, _, freed, err = dirRemoveRec(ctx, ns, r, name)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -969,7 +998,7 @@ func dirPutsPerInsert(t testing.TB, maxNode, size int) (puts, bytes float64) {
 	_, p0 := d.ns.counts()
 	b0 := d.ns.bytes
 	for i := size; i < 2*size; i++ {
-		root, _, found, written, freed, err := dirInsert(ctx, d.ns, d.root, dirEntry{name: name(i), ino: uint64(i + 1), typ: typeFile}, false)
+		root, _, found, written, freed, err := dirInsertRec(ctx, d.ns, d.root, dirEntry{name: name(i), ino: uint64(i + 1), typ: typeFile}, false)
 		if err != nil || found {
 			t.Fatalf("insert %d: %v %v", i, found, err)
 		}
@@ -1015,7 +1044,7 @@ func TestDirBuffer(t *testing.T) {
 	for i := range 1000 {
 		d.insert(dirEntry{name: fmt.Sprint("t", i), ino: uint64(i + 1), typ: typeFile}, false)
 	}
-	root, _, freed, err := dirFlush(ctx, d.ns, d.root)
+	root, _, freed, err := dirFlushRec(ctx, d.ns, d.root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1033,7 +1062,7 @@ func TestDirBuffer(t *testing.T) {
 		d.root = root
 	}
 	// A new name, then gone again: no trace.
-	root, _, found, w, f, err := dirInsert(ctx, d.ns, d.root, dirEntry{name: "new", ino: 7, typ: typeDir}, false)
+	root, _, found, w, f, err := dirInsertRec(ctx, d.ns, d.root, dirEntry{name: "new", ino: 7, typ: typeDir}, false)
 	step("insert new", root, w, f, err)
 	if found || dirCount(d.root) != 1001 || dirBufLen(t, d.root) != 1 {
 		t.Fatalf("insert new: found %v, count %d", found, dirCount(d.root))
@@ -1041,24 +1070,24 @@ func TestDirBuffer(t *testing.T) {
 	if e, ok := d.lookup("new"); !ok || e.ino != 7 || e.typ != typeDir {
 		t.Fatalf("lookup new: %+v %v", e, ok)
 	}
-	root, old, found, w, f, err := dirRemove(ctx, d.ns, d.root, "new")
+	root, old, found, w, f, err := dirRemoveRec(ctx, d.ns, d.root, "new")
 	step("remove new", root, w, f, err)
 	if !found || old.ino != 7 || string(d.root) != string(base) {
 		t.Fatalf("remove new: %+v %v; root restored %v", old, found, string(d.root) == string(base))
 	}
 	// A trie entry: replace shadows it, insert without replace sees the
 	// shadow, remove hides it, insert brings it back.
-	root, old, found, w, f, err = dirInsert(ctx, d.ns, d.root, dirEntry{name: "t5", ino: 99, typ: typeFile}, true)
+	root, old, found, w, f, err = dirInsertRec(ctx, d.ns, d.root, dirEntry{name: "t5", ino: 99, typ: typeFile}, true)
 	step("replace t5", root, w, f, err)
 	if !found || old.ino != 6 || dirCount(d.root) != 1000 {
 		t.Fatalf("replace t5: %+v %v count %d", old, found, dirCount(d.root))
 	}
 	before := d.root
-	root, old, found, w, f, err = dirInsert(ctx, d.ns, d.root, dirEntry{name: "t5", ino: 1, typ: typeFile}, false)
+	root, old, found, w, f, err = dirInsertRec(ctx, d.ns, d.root, dirEntry{name: "t5", ino: 1, typ: typeFile}, false)
 	if err != nil || !found || old.ino != 99 || &root[0] != &before[0] || len(w)+len(f) != 0 {
 		t.Fatalf("insert existing t5: %+v %v %v", old, found, err)
 	}
-	root, old, found, w, f, err = dirRemove(ctx, d.ns, d.root, "t5")
+	root, old, found, w, f, err = dirRemoveRec(ctx, d.ns, d.root, "t5")
 	step("remove t5", root, w, f, err)
 	if !found || old.ino != 99 || dirCount(d.root) != 999 {
 		t.Fatalf("remove t5: %+v %v", old, found)
@@ -1066,10 +1095,10 @@ func TestDirBuffer(t *testing.T) {
 	if _, ok := d.lookup("t5"); ok {
 		t.Fatal("t5 visible after remove")
 	}
-	if root, _, found, _, _, err = dirRemove(ctx, d.ns, d.root, "t5"); err != nil || found || &root[0] != &d.root[0] {
+	if root, _, found, _, _, err = dirRemoveRec(ctx, d.ns, d.root, "t5"); err != nil || found || &root[0] != &d.root[0] {
 		t.Fatalf("second remove of t5: %v %v", found, err)
 	}
-	root, _, found, w, f, err = dirInsert(ctx, d.ns, d.root, dirEntry{name: "t5", ino: 100, typ: typeFile}, false)
+	root, _, found, w, f, err = dirInsertRec(ctx, d.ns, d.root, dirEntry{name: "t5", ino: 100, typ: typeFile}, false)
 	step("reinsert t5", root, w, f, err)
 	if found || dirCount(d.root) != 1000 {
 		t.Fatalf("reinsert t5: found %v", found)
@@ -1077,7 +1106,7 @@ func TestDirBuffer(t *testing.T) {
 	if e, ok := d.lookup("t5"); !ok || e.ino != 100 {
 		t.Fatalf("lookup t5: %+v %v", e, ok)
 	}
-	root, _, found, w, f, err = dirRemove(ctx, d.ns, d.root, "t6")
+	root, _, found, w, f, err = dirRemoveRec(ctx, d.ns, d.root, "t6")
 	step("remove t6", root, w, f, err)
 	if _, p1 := d.ns.counts(); p1 != p0 {
 		t.Fatalf("buffered changes wrote %d blocks", p1-p0)
@@ -1112,7 +1141,7 @@ func TestDirBuffer(t *testing.T) {
 	}
 	d.checkRefs()
 	// Merging gives the same directory with an empty buffer.
-	root, w, f, err = dirFlush(ctx, d.ns, d.root)
+	root, w, f, err = dirFlushRec(ctx, d.ns, d.root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1146,11 +1175,13 @@ func TestDirBufferCollision(t *testing.T) {
 	c := nameCookie("a")
 	i, _ := r.opIndex(c)
 	r.ops = slices.Insert(r.ops, i, dirOp{e: dirEntry{name: "b", ino: 1, typ: typeFile}, ck: c})
-	tx, err := newDirTx(ctx, d.ns)
+	rec := &tx{}
+	ed, err := newDirEdit(ctx, rec, d.ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, w, _, err := tx.bufInsert(r, d.root, dirEntry{name: "a", ino: 2, typ: typeFile}, c, false)
+	_, _, _, err = ed.bufInsert(r, d.root, dirEntry{name: "a", ino: 2, typ: typeFile}, c, false)
+	w := rec.written
 	if !errors.Is(err, errCookieCollision) || len(w) != 0 {
 		t.Fatalf("colliding buffered insert: %v (wrote %d), want errCookieCollision", err, len(w))
 	}
@@ -1228,7 +1259,7 @@ func TestDirBufferCorrupt(t *testing.T) {
 		if err := dirRefs(ctx, d.ns, bad, func(blockRef) error { return nil }); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: dirRefs %v, want ErrCorrupt", tc.name, err)
 		}
-		if _, _, _, err := dirFlush(ctx, d.ns, bad); !errors.Is(err, ErrCorrupt) {
+		if _, _, _, err := dirFlushRec(ctx, d.ns, bad); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: merge %v, want ErrCorrupt", tc.name, err)
 		}
 		if _, _, err := dirList(ctx, d.ns, bad, 0, 0); o.e.name == "k7" && !errors.Is(err, ErrCorrupt) {

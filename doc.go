@@ -11,8 +11,8 @@
 // side in the shape of os.Root: Create, OpenFile, Mkdir, MkdirAll, Remove,
 // RemoveAll, Rename, Link, Symlink, Readlink, Lstat, Chmod, Chown, Chtimes,
 // Truncate, WriteFile. Open returns a *File, or a *Dir for a directory. The
-// inode-level API (Lookup, CreateAt, RenameAt, ReadDirIno, ...) serves a FUSE
-// server; examples/voldfs-mount is one.
+// inode-level API, FS.Inodes (Lookup, Create, Rename, ReadDir, ...), serves a
+// FUSE server; examples/voldfs-mount is one.
 //
 // Every error a caller sees is an *fs.PathError or *os.LinkError wrapping a
 // syscall.Errno or an fs.Err* sentinel (or ErrCorrupt, ErrNotFormatted,
@@ -24,9 +24,10 @@
 // Under the filesystem's prefix: a superblock ("super", created once), one
 // inode per file, directory or symlink ("i/<ino hex>", mutable, changed only by
 // CAS), write-once blocks ("b/<ref hex>": file data, file index nodes,
-// directory trie nodes) and the rename lease ("rename"). Every record carries
-// a kind, a format version and a CRC-32C; decoders are bounds-checked and
-// fuzzed, and a bad value is an error naming its key.
+// directory trie nodes) and the rename lease ("rename"). Every record has one
+// frame, the same for all kinds: a kind, a format version, the payload and a
+// CRC-32C; decoders are bounds-checked and fuzzed, and a bad value is an
+// error naming its key.
 //
 // A block ref is 8 bytes of creation time and 8 random bytes, never reused:
 // a block belongs to exactly one tree, so the committer that replaces it frees
@@ -36,8 +37,8 @@
 // blocks (a hole is an absent entry, never a missing block). Directories are a
 // hash trie ordered by a 64-bit name hash, which is also the readdir cookie.
 //
-// Where DESIGN.md's whiteboard names a mechanism we chose a variant that
-// keeps its invariants:
+// Three mechanisms differ from the plain shape of such a design (and from
+// the VoldFS ancestor) while keeping its invariants:
 //
 //   - A directory's root, inline in its inode (up to 4 KiB), carries a small
 //     write buffer of pending inserts and removes (LSM-style), merged into the
@@ -47,7 +48,7 @@
 //     parent, the file's first commit). Lookups and listings read the buffer
 //     before the trie.
 //   - Blocks replaced by a commit are deleted in the background after its CAS
-//     wins (FS.Flush waits for them), and a complete new data block is
+//     wins (FS.WaitFrees waits for them), and a complete new data block is
 //     uploaded while the writer goes on (write-behind); the commit that makes
 //     it reachable is still one inode CAS.
 //   - Inode numbers are random 63-bit numbers made unique by the inode's
@@ -64,9 +65,12 @@
 // each other. Partial-block writes record the byte ranges they wrote, so two
 // clients writing different bytes of one block both survive.
 //
-// Close-to-open, like NFS: Open and OpenIno always fetch the current inode,
+// Close-to-open, like NFS: Open and Inodes.Open always fetch the current inode,
 // and a File's writes are published by Sync, Close, Truncate, or when its
-// write-back buffer (Options.WriteBuffer) fills. Stat and path lookups may
+// write-back buffer (Options.WriteBuffer) fills. Within one FS the open
+// Files of an inode share one write-back state, like a kernel page cache: a
+// read through any of them, Stat, ReadDir and the inode API see every write
+// made through any other at once. Stat and path lookups may
 // answer from an inode cached for up to Options.AttrTimeout (default 1 s;
 // negative for strict). A File revalidates its inode after the same window, so
 // a long-open reader sees other clients' commits within it.
@@ -128,4 +132,8 @@
 //     fs.ErrInvalid; invalid paths are fs.ErrInvalid.
 //   - A write to a file another client removed fails at commit with ENOENT
 //     (or ErrStale on read).
+//   - Directory trie blocks are stored as one record. Earlier versions
+//     framed them twice; this version still reads such blocks, but those
+//     versions cannot read the blocks it writes: upgrade every client of a
+//     filesystem together.
 package voldfs

@@ -167,3 +167,42 @@ func ExampleFS_ReadDir() {
 	// link   Lrwxrwxrwx size=5 nlink=1
 	// sub    drwx------ size=524288 nlink=2
 }
+
+// The inode-level API works on inode numbers and single names, as a FUSE
+// server does; new inodes belong to the owner the caller names.
+func ExampleInodes() {
+	ctx := context.Background()
+	fsys, err := voldfs.Format(ctx, memory.New(), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ino := fsys.Inodes()
+	caller := &voldfs.Owner{Uid: 1000, Gid: 100}
+	dir, err := ino.Mkdir(ctx, voldfs.RootIno, "home", 0o755, caller)
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, err := ino.Create(ctx, dir.Ino, "notes", os.O_RDWR|os.O_EXCL, 0o600, caller)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, _ = f.Write([]byte("hello"))
+	if err := f.Close(); err != nil {
+		log.Fatal(err)
+	}
+	a, err := ino.Lookup(ctx, dir.Ino, "notes")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("notes: size %d, owner %d:%d, mode %v\n", a.Size, a.Uid, a.Gid, a.FileMode())
+	ents, _ := ino.ReadDir(ctx, dir.Ino, 0, 0)
+	for _, e := range ents {
+		fmt.Println(e.Name, e.Ino == a.Ino)
+	}
+	_, err = ino.Lookup(ctx, dir.Ino, "missing")
+	fmt.Println(errors.Is(err, syscall.ENOENT))
+	// Output:
+	// notes: size 5, owner 1000:100, mode -rw-------
+	// notes true
+	// true
+}

@@ -135,7 +135,7 @@ func exchangeSweep(t *testing.T, inj func(i int64) faulty.Injector) {
 	ctx := context.Background()
 	for i := int64(0); ; i++ {
 		f0, s := exchangeFS(t)
-		f0.Flush()
+		f0.WaitFrees()
 		fs := faulty.Wrap(s, nil)
 		f, err := Open(ctx, fs, nil)
 		if err != nil {
@@ -143,7 +143,7 @@ func exchangeSweep(t *testing.T, inj func(i int64) faulty.Injector) {
 		}
 		fs.SetInjector(inj(fs.Ops() + i))
 		xerr := f.RenameFlags("a/f", "b/h", RenameExchange)
-		f.Flush()
+		f.WaitFrees()
 		fs.SetInjector(nil)
 		ageIntent(t, s)
 		g, err := Open(ctx, s, nil)

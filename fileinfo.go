@@ -26,12 +26,16 @@ type Attr struct {
 // FileMode returns the Attr's mode as an fs.FileMode.
 func (a *Attr) FileMode() fs.FileMode { return unixToFileMode(a.Mode) }
 
+// attrOf returns n's attributes as this core sees them: with the writes its
+// open handles buffered (liveAttr).
 func (c *core) attrOf(n *inode) *Attr {
 	a := &Attr{}
 	c.fillAttr(a, n)
+	c.liveAttr(a)
 	return a
 }
 
+// fillAttr sets a to n's committed attributes.
 func (c *core) fillAttr(a *Attr, n *inode) {
 	*a = Attr{
 		Ino: n.ino, Gen: n.gen, Mode: n.mode, Nlink: n.nlink, Uid: n.uid, Gid: n.gid,
@@ -60,9 +64,11 @@ type fileInfo struct {
 	attr Attr
 }
 
+// info is attrOf as an fs.FileInfo named name.
 func (c *core) info(name string, n *inode) *fileInfo {
 	fi := &fileInfo{name: name}
 	c.fillAttr(&fi.attr, n)
+	c.liveAttr(&fi.attr)
 	return fi
 }
 

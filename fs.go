@@ -158,27 +158,40 @@ func (f *FS) openIno(ctx context.Context, name string, ino uint64, flag int) (*F
 		if write || flag&os.O_TRUNC != 0 {
 			return nil, syscall.EISDIR
 		}
-		file := f.newFile(name, n, flag)
+		file := f.newFileAt(name, n, ci.at, flag)
 		file.dir = &Dir{fs: f, c: f.c, name: name, ino: ino}
 		return file, nil
 	}
 	if n.isSymlink() {
 		return nil, syscall.ELOOP
 	}
-	if flag&os.O_TRUNC != 0 && write && n.size > 0 {
-		var zero int64
-		if n, err = f.c.setattr(ctx, ino, &SetAttr{Size: &zero}); err != nil {
+	file := f.newFileAt(name, n, ci.at, flag)
+	if flag&os.O_TRUNC != 0 && write {
+		o := file.o
+		o.mu.Lock()
+		var err error
+		if o.size > 0 {
+			var zero int64
+			_, err = o.setattr(ctx, &SetAttr{Size: &zero})
+		}
+		o.mu.Unlock()
+		if err != nil {
+			f.c.release(ctx, o)
 			return nil, err
 		}
 	}
-	return f.newFile(name, n, flag), nil
+	return file, nil
 }
 
+// newFile returns a handle of inode n, which was just created or committed.
 func (f *FS) newFile(name string, n *inode, flag int) *File {
-	f.c.retain(n.ino)
-	file := &File{fs: f, c: f.c, name: name, ino: n.ino, flag: flag}
-	file.setInode(n, nanotime())
-	return file
+	return f.newFileAt(name, n, nanotime(), flag)
+}
+
+// newFileAt returns a handle of inode n, known current at time at, sharing
+// the state of the inode's other handles in this core.
+func (f *FS) newFileAt(name string, n *inode, at int64, flag int) *File {
+	return &File{fs: f, c: f.c, o: f.c.retain(n, at), name: name, ino: n.ino, flag: flag}
 }
 
 // Stat returns the attributes of the named file, following symlinks.
@@ -211,9 +224,9 @@ func (f *FS) ReadFile(name string) ([]byte, error) {
 	if file.dir != nil {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: syscall.EISDIR}
 	}
-	file.mu.Lock()
-	size := file.size
-	file.mu.Unlock()
+	file.o.mu.Lock()
+	size := file.o.size
+	file.o.mu.Unlock()
 	if size > 1<<40 {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: syscall.EFBIG}
 	}
@@ -593,7 +606,7 @@ func (f *FS) setattr(op, name string, follow bool, a *SetAttr) error {
 	if err != nil {
 		return pathErr(op, name, err)
 	}
-	_, err = f.c.setattr(ctx, ino, a)
+	_, err = f.c.setattrOpen(ctx, ino, a)
 	return pathErr(op, name, err)
 }
 

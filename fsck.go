@@ -100,6 +100,21 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 			return nil
 		})
 	}
+	// withLatest runs fn on n and, while fn meets a block that a concurrent
+	// commit freed (retryMissing), again on n's latest version, which it
+	// returns.
+	withLatest := func(n *inode, fn func(n *inode) error) (*inode, error) {
+		err := fn(n)
+		for retries := 0; retryMissing(err, retries); retries++ {
+			ci, gerr := c.getInode(ctx, n.ino, 0)
+			if gerr != nil {
+				return n, gerr
+			}
+			n = ci.n
+			err = fn(n)
+		}
+		return n, err
+	}
 	for len(queue) > 0 {
 		d := queue[0]
 		queue = queue[1:]
@@ -118,11 +133,18 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 				}
 			}
 		}
-		if err := addRefs(dn); err != nil {
+		if dn, err = withLatest(dn, addRefs); err != nil {
 			r.problem("corrupt", d.ino, "directory tree: %v", err)
 			continue
 		}
-		ents, _, err := dirList(ctx, dirNodes{c}, dn.inline, 0, 0)
+		inodes[d.ino] = dn
+		var ents []dirEntry
+		dn, err = withLatest(dn, func(n *inode) error {
+			var err error
+			ents, _, err = dirList(ctx, dirNodes{c}, n.inline, 0, 0)
+			return err
+		})
+		inodes[d.ino] = dn
 		if err != nil {
 			r.problem("corrupt", d.ino, "listing: %v", err)
 			continue
@@ -170,7 +192,7 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 				r.Files++
 				r.Bytes += int64(n.size)
 			}
-			if err := addRefs(n); err != nil {
+			if _, err := withLatest(n, addRefs); err != nil {
 				r.problem("corrupt", e.ino, "file tree: %v", err)
 			}
 		}

@@ -203,5 +203,14 @@ func FuzzCheckPath(f *testing.F) {
 		} else if !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENAMETOOLONG) {
 			t.Fatalf("checkName(%q) = %v", name, err)
 		}
+		// One check for every name: what the API accepts is what the
+		// directory decoders accept, and every valid name is accepted.
+		valid := len(name) > 0 && len(name) <= maxName && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+		if err := checkName(name); (err == nil) != valid {
+			t.Fatalf("checkName(%q) = %v, valid %v", name, err, valid)
+		}
+		if checkName([]byte(name)) != checkName(name) {
+			t.Fatalf("checkName(%q) differs for bytes: %v, %v", name, checkName([]byte(name)), checkName(name))
+		}
 	})
 }

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-
-	"github.com/voldfs/voldfs/backend"
 )
 
 // inode is the one mutable record of a file, directory or symlink: its
@@ -73,14 +71,13 @@ const (
 
 // Unix file type bits, independent of the host platform.
 const (
-	sIFMT   = 0o170000
-	sIFDIR  = 0o040000
-	sIFREG  = 0o100000
-	sIFLNK  = 0o120000
-	sISUID  = 0o4000
-	sISGID  = 0o2000
-	sISVTX  = 0o1000
-	maxName = 255
+	sIFMT  = 0o170000
+	sIFDIR = 0o040000
+	sIFREG = 0o100000
+	sIFLNK = 0o120000
+	sISUID = 0o4000
+	sISGID = 0o2000
+	sISVTX = 0o1000
 	// inlineMax is the largest file kept inside its inode, so that creating
 	// and writing a small file costs no block write.
 	inlineMax = 4096
@@ -227,14 +224,7 @@ func (c *core) inodeKey(ino uint64) string {
 	return c.prefix + "i/" + strconv.FormatUint(ino, 16)
 }
 
-// cachedInode is an inode as last read or written by this process.
-type cachedInode struct {
-	n   *inode
-	ver backend.Version
-	at  int64 // monotonic nanoseconds when it was known current
-}
-
-// errnoForType returns the error for using n where a directory is expected.
+// notDir returns the error for using n where a directory is expected.
 func notDir(n *inode) error {
 	if n.isDir() {
 		return nil

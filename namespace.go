@@ -56,6 +56,23 @@ func checkParent(d *inode) error {
 	return nil
 }
 
+// setEntries installs root as directory d's tree after a change that
+// removed an entry of type gone and added one of type came (0: none; a
+// replaced entry is both): it keeps the entry count, the subdirectory count
+// and the times that every entry change updates.
+func (d *inode) setEntries(root []byte, gone, came uint8) {
+	d.inline = root
+	d.size = dirCount(root)
+	if gone == typeDir && d.subdir > 0 {
+		d.subdir--
+	}
+	if came == typeDir {
+		d.subdir++
+	}
+	ts := now()
+	d.mtime, d.ctime = ts, ts
+}
+
 // liveEntry reports whether e names an inode that exists and is not a
 // removed directory: an entry left dangling by a crashed client is not live
 // and may be replaced.
@@ -78,11 +95,11 @@ func (c *core) addEntry(ctx context.Context, dir uint64, name string, child *ino
 			return err
 		}
 		e := dirEntry{name: name, ino: child.ino, typ: child.dirType()}
-		root, old, found, w, fr, err := dirInsert(ctx, dirNodes{c}, d.inline, e, false)
+		root, old, found, err := dirInsert(ctx, t, dirNodes{c}, d.inline, e, false)
 		if err != nil {
 			return err
 		}
-		t.add(w, fr)
+		var gone uint8
 		if found {
 			live, err := c.liveEntry(ctx, old)
 			if err != nil {
@@ -91,20 +108,12 @@ func (c *core) addEntry(ctx context.Context, dir uint64, name string, child *ino
 			if live {
 				return syscall.EEXIST
 			}
-			if root, _, _, w, fr, err = dirInsert(ctx, dirNodes{c}, d.inline, e, true); err != nil {
+			if root, _, _, err = dirInsert(ctx, t, dirNodes{c}, d.inline, e, true); err != nil {
 				return err
 			}
-			t.add(w, fr)
-			if old.typ == typeDir && d.subdir > 0 {
-				d.subdir--
-			}
+			gone = old.typ // a dangling entry, replaced
 		}
-		d.inline = root
-		d.size = dirCount(root)
-		if child.isDir() {
-			d.subdir++
-		}
-		d.mtime, d.ctime = now(), now()
+		d.setEntries(root, gone, e.typ)
 		return nil
 	})
 	return err
@@ -153,17 +162,11 @@ func (c *core) removeEntry(ctx context.Context, dir uint64, name string, want ui
 				return err
 			}
 		}
-		root, old, _, w, fr, err := dirRemove(ctx, dirNodes{c}, d.inline, name)
+		root, old, _, err := dirRemove(ctx, t, dirNodes{c}, d.inline, name)
 		if err != nil {
 			return err
 		}
-		t.add(w, fr)
-		d.inline = root
-		d.size = dirCount(root)
-		if old.typ == typeDir && d.subdir > 0 {
-			d.subdir--
-		}
-		d.mtime, d.ctime = now(), now()
+		d.setEntries(root, old.typ, 0)
 		removed = old
 		return nil
 	})
@@ -415,7 +418,7 @@ func (c *core) resize(ctx context.Context, t *tx, n *inode, size uint64) error {
 			if err != nil {
 				return err
 			}
-			t.written = append(t.written, ref)
+			t.wrote(ref)
 			n.root = ref
 		}
 		n.inline = nil
@@ -438,16 +441,15 @@ func (c *core) resize(ctx context.Context, t *tx, n *inode, size uint64) error {
 				if err != nil {
 					return err
 				}
-				t.written = append(t.written, nr)
+				t.wrote(nr)
 				ups = append(ups, blockUpdate{idx, nr})
 			}
 		}
 	}
-	root, h, w, fr, err := c.treeUpdate(ctx, n, ups, nb)
+	root, h, err := c.treeUpdate(ctx, t, n, ups, nb)
 	if err != nil {
 		return err
 	}
-	t.add(w, fr)
 	n.root, n.height, n.size = root, h, size
 	return nil
 }

@@ -29,15 +29,26 @@ func checkPath(op, name string) error {
 	return nil
 }
 
-// checkName validates one directory entry name for the inode-level API,
-// which takes names as the kernel passes them: any bytes but "/" and NUL,
-// not "." or "..", 1 to 255 bytes.
-func checkName(name string) error {
-	switch {
-	case len(name) > maxName:
+// maxName is NAME_MAX, the longest name of a directory entry: the
+// directory format stores a name's length in a byte.
+const maxName = 255
+
+// checkName is the one check of a directory entry name, for names the
+// inode-level API takes (as the kernel passes them), for entries inserted and
+// for entries decoded from the store: any bytes but "/" and NUL, not "." or
+// "..", 1 to maxName bytes. A long name is ENAMETOOLONG, any other bad name
+// EINVAL.
+func checkName[S ~string | ~[]byte](name S) error {
+	if len(name) > maxName {
 		return syscall.ENAMETOOLONG
-	case name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00"):
+	}
+	if len(name) == 0 || string(name) == "." || string(name) == ".." {
 		return syscall.EINVAL
+	}
+	for i := range len(name) {
+		if name[i] == '/' || name[i] == 0 {
+			return syscall.EINVAL
+		}
 	}
 	return nil
 }
@@ -58,32 +69,24 @@ func (c *core) lookup(ctx context.Context, n *inode, name string) (dirEntry, *in
 	return c.lookupOnce(ctx, n, name, true)
 }
 
+// lookupOnce is lookup, looking again in the directory's latest version
+// only if retry is set.
 func (c *core) lookupOnce(ctx context.Context, n *inode, name string, retry bool) (dirEntry, *inode, error) {
 	if !n.isDir() {
 		return dirEntry{}, nil, syscall.ENOTDIR
 	}
-	r, top, err := n.dirRoot()
-	if err != nil {
-		return dirEntry{}, nil, err
-	}
-	e, found, err := dirLookupDecoded(ctx, dirNodes{c}, r, top, name)
-	var ci *cachedInode
-	if err == nil && found {
-		ci, err = c.getInode(ctx, e.ino, c.attrTTL)
-	}
-	if retry && (errors.Is(err, errBlockMissing) || err == nil && !found || errors.Is(err, syscall.ENOENT)) {
+	e, ci, err := c.lookupEntry(ctx, n, name)
+	for retries := 0; retry && (retryMissing(err, retries) || retries == 0 && errors.Is(err, syscall.ENOENT)); retries++ {
 		// The cached directory may be stale: a newer version freed its
 		// nodes, holds a name another client created (a miss is confirmed
-		// against the store: close-to-open), or no longer names an inode
-		// that vanished. Look again in the latest version.
+		// against the store once: close-to-open), or no longer names an
+		// inode that vanished. Look again in the latest version.
 		fresh, ferr := c.getInode(ctx, n.ino, 0)
 		if ferr != nil {
 			return dirEntry{}, nil, ferr
 		}
-		return c.lookupOnce(ctx, fresh.n, name, false)
-	}
-	if err == nil && !found {
-		err = syscall.ENOENT
+		n = fresh.n
+		e, ci, err = c.lookupEntry(ctx, n, name)
 	}
 	if err != nil {
 		return dirEntry{}, nil, err
@@ -92,6 +95,24 @@ func (c *core) lookupOnce(ctx context.Context, n *inode, name string, retry bool
 		return dirEntry{}, nil, syscall.ENOENT
 	}
 	return e, ci.n, nil
+}
+
+// lookupEntry finds name in directory n and the inode it names; a missing
+// entry or inode is ENOENT.
+func (c *core) lookupEntry(ctx context.Context, n *inode, name string) (dirEntry, *cachedInode, error) {
+	r, top, err := n.dirRoot()
+	if err != nil {
+		return dirEntry{}, nil, err
+	}
+	e, found, err := dirLookupDecoded(ctx, dirNodes{c}, r, top, name)
+	if err != nil {
+		return dirEntry{}, nil, err
+	}
+	if !found {
+		return dirEntry{}, nil, syscall.ENOENT
+	}
+	ci, err := c.getInode(ctx, e.ino, c.attrTTL)
+	return e, ci, err
 }
 
 // walk resolves a checked path to its inode. Symlinks in the middle of the

@@ -158,22 +158,20 @@ func (c *core) renameInDir(ctx context.Context, dir uint64, oname, nname string,
 		} else if found != (te.ino != 0) || found && e.ino != te.ino {
 			return errRenameRace
 		}
-		root, _, _, w, fr, err := dirRemove(ctx, ns, d.inline, oname)
+		root, _, _, err := dirRemove(ctx, t, ns, d.inline, oname)
 		if err != nil {
 			return err
 		}
-		t.add(w, fr)
 		se.name = nname
-		root, old, found, w, fr, err := dirInsert(ctx, ns, root, se, true)
+		root, old, found, err := dirInsert(ctx, t, ns, root, se, true)
 		if err != nil {
 			return err
 		}
-		t.add(w, fr)
-		if found && old.typ == typeDir && d.subdir > 0 {
-			d.subdir--
+		var gone uint8
+		if found {
+			gone = old.typ // the replaced target
 		}
-		d.inline, d.size = root, dirCount(root)
-		d.mtime, d.ctime = now(), now()
+		d.setEntries(root, gone, 0)
 		return nil
 	})
 	return err
@@ -384,7 +382,6 @@ func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bo
 		}
 	}
 	replaced := false
-	child := &inode{ino: in.ino, mode: typeMode(in.typ)}
 	_, err := c.update(ctx, in.ndir, func(t *tx, d *inode) error {
 		replaced = false
 		if err := checkParent(d); err != nil {
@@ -404,19 +401,15 @@ func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bo
 		if found != (in.target != 0) || found && e.ino != in.target {
 			return errRenameRace
 		}
-		root, old, found, w, fr, err := dirInsert(ctx, ns, d.inline, dirEntry{in.nname, in.ino, in.typ}, true)
+		root, old, found, err := dirInsert(ctx, t, ns, d.inline, dirEntry{in.nname, in.ino, in.typ}, true)
 		if err != nil {
 			return err
 		}
-		t.add(w, fr)
-		if found && old.typ == typeDir && d.subdir > 0 {
-			d.subdir--
+		var gone uint8
+		if found {
+			gone = old.typ // the replaced target
 		}
-		if child.isDir() {
-			d.subdir++
-		}
-		d.inline, d.size = root, dirCount(root)
-		d.mtime, d.ctime = now(), now()
+		d.setEntries(root, gone, in.typ)
 		replaced = found
 		return nil
 	})
@@ -484,16 +477,6 @@ func (c *core) checkNotInside(ctx context.Context, ino, dir uint64) error {
 	}
 }
 
-func typeMode(typ uint8) uint32 {
-	switch typ {
-	case typeDir:
-		return sIFDIR
-	case typeSymlink:
-		return sIFLNK
-	}
-	return sIFREG
-}
-
 // rollForward finishes an abandoned intent.
 func (c *core) rollForward(ctx context.Context, in *intent) error {
 	if in.exchange {
@@ -528,8 +511,7 @@ func (c *core) exchangeOnce(ctx context.Context, odir uint64, oname string, ndir
 			if root, err = c.swapEntry(ctx, t, root, nname, te, se); err != nil {
 				return err
 			}
-			d.inline = root
-			d.mtime, d.ctime = now(), now()
+			d.setEntries(root, 0, 0) // a swap: the same entries
 			return nil
 		})
 		return err
@@ -560,11 +542,10 @@ func (c *core) swapEntry(ctx context.Context, t *tx, root []byte, name string, w
 		return nil, errRenameRace
 	}
 	now.name = name
-	root, _, _, w, fr, err := dirInsert(ctx, ns, root, now, true)
+	root, _, _, err = dirInsert(ctx, t, ns, root, now, true)
 	if err != nil {
 		return nil, err
 	}
-	t.add(w, fr)
 	return root, nil
 }
 
@@ -605,12 +586,6 @@ func (c *core) applyExchange(ctx context.Context, in *intent, recovering bool) e
 			return err
 		}
 	}
-	isDir := func(typ uint8) int {
-		if typ == typeDir {
-			return 1
-		}
-		return 0
-	}
 	// step makes name in dir name put instead of was, keeping the parent's
 	// subdirectory count; it reports whether this call changed the entry.
 	step := func(dir uint64, name string, put, was dirEntry) (bool, error) {
@@ -631,14 +606,11 @@ func (c *core) applyExchange(ctx context.Context, in *intent, recovering bool) e
 				return errRenameRace
 			}
 			put.name = name
-			root, _, _, w, fr, err := dirInsert(ctx, dirNodes{c}, d.inline, put, true)
+			root, _, _, err := dirInsert(ctx, t, dirNodes{c}, d.inline, put, true)
 			if err != nil {
 				return err
 			}
-			t.add(w, fr)
-			d.inline = root
-			d.subdir = uint32(int(d.subdir) + isDir(put.typ) - isDir(was.typ))
-			d.mtime, d.ctime = now(), now()
+			d.setEntries(root, was.typ, put.typ)
 			changed = true
 			return nil
 		})

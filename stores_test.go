@@ -1,21 +1,40 @@
-package voldfs
+package voldfs_test
 
 import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"github.com/voldfs/voldfs/backend"
 	"github.com/voldfs/voldfs/backend/bolt"
 	"github.com/voldfs/voldfs/backend/memcache"
 	"github.com/voldfs/voldfs/backend/memory"
 	"github.com/voldfs/voldfs/internal/testserver"
+	"github.com/voldfs/voldfs/voldfstest"
 )
 
-// The filesystem suite on every store in this module. Stores whose every
-// write is an fsync or a network round trip get a smaller big directory.
+// The filesystem suite (package voldfstest) on every store in this module.
+// Stores whose every write is an fsync or a network round trip get a smaller
+// big directory.
 
 func TestFSMemory(t *testing.T) {
-	runFSSuite(t, newMemoryStore)
+	voldfstest.Run(t, voldfstest.Config{NewStore: newMemoryStore})
+}
+
+func TestFSBolt(t *testing.T) {
+	// About 5 ms per create in one directory (each commit is a bbolt
+	// write transaction, and block puts wait for a batch): keep it small.
+	voldfstest.Run(t, voldfstest.Config{NewStore: newBoltStore, BigDir: 5_000})
+}
+
+func TestFSMemcached(t *testing.T) {
+	voldfstest.Run(t, voldfstest.Config{NewStore: newMemcachedStore, BigDir: 20_000})
+}
+
+// TestFSSplit runs the suite on a split filesystem: inodes in the memory
+// store, write-once blocks in a real memcached (Options.Blocks).
+func TestFSSplit(t *testing.T) {
+	voldfstest.Run(t, voldfstest.Config{NewStore: newMemoryStore, NewBlocks: newMemcachedStore, BigDir: 20_000})
 }
 
 func newMemoryStore(t *testing.T) backend.Store {
@@ -24,39 +43,19 @@ func newMemoryStore(t *testing.T) backend.Store {
 	return s
 }
 
-func TestFSBolt(t *testing.T) {
-	// About 5 ms per create in one directory (each commit is a bbolt
-	// write transaction, and block puts wait for a batch): keep it small.
-	runFSSuiteWith(t, newBoltStore, suiteConfig{bigDir: 5_000})
-}
-
 func newBoltStore(t *testing.T) backend.Store {
 	s, err := bolt.Open(filepath.Join(t.TempDir(), "fs.db"), &bolt.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
 }
 
-func TestFSMemcached(t *testing.T) {
-	runFSSuiteWith(t, newMemcachedStore, suiteConfig{bigDir: 20_000})
-}
-
-// newMemcachedStore starts a fresh memcached for each subtest, so that every
+// newMemcachedStore starts a fresh memcached for each call, so that every
 // subtest begins with an empty store. Without a memcached binary the test is
 // skipped locally and fails in CI (see internal/testserver).
 func newMemcachedStore(t *testing.T) backend.Store {
 	s, err := memcache.New(testserver.Memcached(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// TestFSSplit runs the suite on a split filesystem: inodes in the memory
-// store, write-once blocks in a real memcached (Options.Blocks).
-func TestFSSplit(t *testing.T) {
-	runFSSuiteWith(t, newMemoryStore, suiteConfig{bigDir: 20_000, blocks: newMemcachedStore})
 }

@@ -111,13 +111,6 @@ type core struct {
 	upSem   chan struct{}  // bounds concurrent write-behind uploads
 }
 
-// openInode tracks the handles of one inode open in this process, so that an
-// unlinked inode is freed at its last close, not before.
-type openInode struct {
-	refs     int
-	orphaned bool // nlink reached zero while open
-}
-
 // counters count store round trips, for tests and benchmarks.
 type counters struct {
 	inodeGets, inodeCAS, inodeDeletes, blockGets, blockPuts, blockDeletes, conflicts atomic.Int64
@@ -329,9 +322,16 @@ func (f *FS) Close() error {
 	return nil
 }
 
-// Flush waits until the blocks that operations so far have freed are
-// deleted from the store (they are deleted in the background).
-func (f *FS) Flush() { f.c.waitFrees() }
+// WaitFrees waits until the blocks that operations so far have freed are
+// deleted from the store: a commit deletes the blocks it replaced in the
+// background, after its CAS wins. It commits nothing (File.Sync does).
+func (f *FS) WaitFrees() { f.c.waitFrees() }
+
+// Flush is WaitFrees.
+//
+// Deprecated: Flush commits nothing, whatever its name suggests; use
+// WaitFrees.
+func (f *FS) Flush() { f.WaitFrees() }
 
 // WithContext returns a view of f whose operations, and those of files it
 // opens, are bounded by ctx.

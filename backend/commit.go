@@ -29,9 +29,12 @@ type Op struct {
 // each op's key, in op order (NoVersion for deletes and checks).
 //
 // A failed condition is an error wrapping ErrConflict (a *ConflictError
-// naming the first key found to differ) and changes nothing. As with CAS, any
-// error other than ErrConflict, ErrTooLarge, ErrInvalidKey, ErrNotFound or
-// ErrClosed means the outcome is unknown. A key may appear in at most one op.
+// naming the first key found to differ) and changes nothing. A store that
+// cannot commit some keys together (Redis Cluster: keys in different hash
+// slots) refuses with an error wrapping errors.ErrUnsupported and changes
+// nothing. As with CAS, any error other than ErrConflict, ErrTooLarge,
+// ErrInvalidKey, ErrNotFound, ErrClosed or errors.ErrUnsupported means the
+// outcome is unknown. A key may appear in at most one op.
 type Committer interface {
 	Commit(ctx context.Context, ops []Op) ([]Version, error)
 }

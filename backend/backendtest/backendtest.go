@@ -30,9 +30,11 @@ import (
 // should register with t.Cleanup only what outlives the store, such as the
 // server.
 //
-// The optional interfaces (backend.BatchGetter, Lister, Putter, SizeLimiter)
-// are tested when the store implements them; the subtests of the others are
-// skipped. Values are tested at the store's MaxValueSize (and one byte over)
+// The optional interfaces (backend.BatchGetter, Lister, Putter, SizeLimiter,
+// Committer) are tested when the store implements them; the subtests of the
+// others are skipped (Commit's also when the store refuses every commit with
+// errors.ErrUnsupported, as a wrapper of a store without one does; see
+// RunCommitTests for such stores). Values are tested at the store's MaxValueSize (and one byte over)
 // when it states a limit of at most 64 MiB, else at 1 MiB. After Close, every
 // call must fail with backend.ErrClosed, even when other stores share the
 // server.
@@ -59,6 +61,7 @@ func RunConformanceTests(t *testing.T, newStore func(t *testing.T) backend.Store
 		{"GetMulti", testGetMulti},
 		{"List", testList},
 		{"Put", testPut},
+		{"Commit", testCommit},
 		{"Close", testClose},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,6 +37,8 @@ var brokenCases = []struct {
 	{"UnconditionalDelete", bugs{blindDelete: true}, "ConditionalDelete"},
 	{"ListsAll", bugs{listAll: true}, "List"},
 	{"UsableAfterClose", bugs{noClose: true}, "Close"},
+	{"NonAtomicCommit", bugs{nonAtomicCommit: true}, "Commit/Conflicts"},
+	{"InterleavedCommit", bugs{interleavedCommit: true}, "Commit/Transfers"},
 }
 
 func TestBrokenStores(t *testing.T) {
@@ -99,6 +101,10 @@ type bugs struct {
 	blindDelete    bool // Delete ignores the version
 	listAll        bool // List ignores the prefix
 	noClose        bool // Close does nothing
+	// Commit applies op by op, so a later conflict leaves earlier ops applied
+	nonAtomicCommit bool
+	// Commit checks every condition, then applies under separate locks
+	interleavedCommit bool
 }
 
 type entry struct {
@@ -225,4 +231,66 @@ func (s *brokenStore) Close() error {
 	defer s.mu.Unlock()
 	s.closed = !s.bugs.noClose
 	return nil
+}
+
+func commitCond(e entry, ok bool, old backend.Version) bool {
+	switch old {
+	case backend.AnyVersion:
+		return true
+	case backend.NoVersion:
+		return !ok
+	}
+	return ok && e.version == old
+}
+
+// Commit implements backend.Committer: under the store's lock, every
+// condition, then every write (unless a commit bug is set).
+func (s *brokenStore) Commit(ctx context.Context, ops []backend.Op) ([]backend.Version, error) {
+	if err := backend.CheckOps(ctx, ops, brokenLimit); err != nil {
+		return nil, err
+	}
+	if s.bugs.nonAtomicCommit {
+		vers := make([]backend.Version, len(ops))
+		for i, op := range ops {
+			v, err := s.apply(ctx, []backend.Op{op}) // each op on its own
+			if err != nil {
+				return nil, err
+			}
+			vers[i] = v[0]
+		}
+		return vers, nil
+	}
+	return s.apply(ctx, ops)
+}
+
+func (s *brokenStore) apply(ctx context.Context, ops []backend.Op) ([]backend.Version, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	for _, op := range ops {
+		e, ok := s.m[op.Key]
+		if !commitCond(e, ok, op.Old) {
+			s.mu.Unlock()
+			return nil, &backend.ConflictError{Key: op.Key}
+		}
+	}
+	vers := make([]backend.Version, len(ops))
+	for i, op := range ops {
+		if s.bugs.interleavedCommit {
+			s.mu.Unlock()
+			runtime.Gosched()
+			s.mu.Lock()
+		}
+		switch {
+		case op.Check:
+		case op.Delete:
+			delete(s.m, op.Key)
+		default:
+			s.seq++
+			s.m[op.Key] = entry{append([]byte{}, op.Value...), s.seq}
+			vers[i] = s.seq
+		}
+	}
+	s.mu.Unlock()
+	return vers, nil
 }

@@ -2,59 +2,41 @@ package etcd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 
-	"github.com/voldfs/voldfs"
 	"github.com/voldfs/voldfs/backend"
 	"github.com/voldfs/voldfs/backend/memcache"
-	"github.com/voldfs/voldfs/backend/memory"
 	"github.com/voldfs/voldfs/internal/bench"
-	"github.com/voldfs/voldfs/internal/fscheck"
 	"github.com/voldfs/voldfs/internal/testserver"
+	"github.com/voldfs/voldfs/voldfstest"
 )
 
-// TestFilesystem runs a voldfs filesystem on the etcd cluster, alone and
-// split (inodes in etcd, blocks in memcached), and checks that a mount with
-// the wrong blocks store is refused.
+// TestFilesystem runs the filesystem suite (package voldfstest) on the etcd
+// cluster, alone and split (inodes in etcd, blocks in memcached). Every
+// subtest gets a fresh key prefix of the one cluster.
 func TestFilesystem(t *testing.T) {
 	c := startCluster(t, 3)
-	ctx := context.Background()
-	newStore := newStoreFunc(c)
-
+	newEtcd := newStoreFunc(c)
+	newStore := func(t *testing.T) backend.Store {
+		s := newEtcd(t)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	// Each create is a few Raft commits: a small big directory.
 	t.Run("etcd", func(t *testing.T) {
-		s := newStore(t)
-		defer s.Close()
-		f, err := voldfs.Format(ctx, s, &voldfs.Options{BlockSize: 64 << 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fscheck.Run(t, f, func() (*voldfs.FS, error) { return voldfs.Open(ctx, s, nil) })
+		voldfstest.Run(t, voldfstest.Config{NewStore: newStore, BigDir: 500})
 	})
-
 	t.Run("split-etcd-memcached", func(t *testing.T) {
-		inodes := newStore(t)
-		defer inodes.Close()
-		blocks, err := memcache.New(testserver.Memcached(t))
-		if err != nil {
-			t.Fatal(err)
+		newBlocks := func(t *testing.T) backend.Store {
+			s, err := memcache.New(testserver.Memcached(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
 		}
-		defer blocks.Close()
-		opts := &voldfs.Options{Blocks: blocks}
-		f, err := voldfs.Format(ctx, inodes, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fscheck.Run(t, f, func() (*voldfs.FS, error) { return voldfs.Open(ctx, inodes, opts) })
-
-		// The pairing is recorded: no blocks store, or another one, is refused.
-		if _, err := voldfs.Open(ctx, inodes, nil); !errors.Is(err, voldfs.ErrWrongStore) {
-			t.Fatalf("Open without the blocks store: %v, want ErrWrongStore", err)
-		}
-		if _, err := voldfs.Open(ctx, inodes, &voldfs.Options{Blocks: memory.New()}); !errors.Is(err, voldfs.ErrWrongStore) {
-			t.Fatalf("Open with another blocks store: %v, want ErrWrongStore", err)
-		}
+		voldfstest.Run(t, voldfstest.Config{NewStore: newStore, NewBlocks: newBlocks, BigDir: 500})
 	})
 }
 

@@ -23,6 +23,16 @@
 // by default) and keeps old revisions until compaction: run etcd with
 // --auto-compaction-retention and defragment it, or the quota fills up.
 //
+// # Commit
+//
+// A multi-key Commit (backend.Committer) is one etcd transaction: a compare
+// per op's condition (ModRevision, or CreateRevision == 0 for an absent
+// key), then the puts and deletes, and in the else branch a read of every
+// compared key, so that a conflict names its key in the same round trip.
+// The puts all get the transaction's revision. One Commit is limited to
+// --max-txn-ops ops (128 by default; WithMaxTxnOps) and, keys and values
+// together, to --max-request-bytes: beyond either it is backend.ErrTooLarge.
+//
 // # Caveats
 //
 // An error that is not one of the backend sentinels (a timeout, a lost
@@ -44,6 +54,10 @@ import (
 // DefaultMaxRequestBytes is etcd's default --max-request-bytes (1.5 MiB).
 const DefaultMaxRequestBytes = 1536 * 1024
 
+// DefaultMaxTxnOps is etcd's default --max-txn-ops: the most compares, and
+// the most puts and deletes, one transaction may hold.
+const DefaultMaxTxnOps = 128
+
 // requestOverhead is the room kept in a request for everything but the value:
 // a CAS transaction names the key up to three times (compare, put, and the
 // read in its else branch), plus protobuf framing and the raft request header.
@@ -60,10 +74,12 @@ const batchSize = 64
 
 // Store is a backend.Store kept in etcd. It is safe for concurrent use.
 type Store struct {
-	cli      *clientv3.Client
-	prefix   string
-	maxValue int
-	closed   atomic.Bool
+	cli        *clientv3.Client
+	prefix     string
+	maxValue   int
+	maxRequest int
+	maxTxnOps  int
+	closed     atomic.Bool
 }
 
 var (
@@ -72,6 +88,7 @@ var (
 	_ backend.Lister      = (*Store)(nil)
 	_ backend.Putter      = (*Store)(nil)
 	_ backend.SizeLimiter = (*Store)(nil)
+	_ backend.Committer   = (*Store)(nil)
 )
 
 // Option configures a Store.
@@ -80,6 +97,7 @@ type Option func(*options)
 type options struct {
 	prefix          string
 	maxRequestBytes int
+	maxTxnOps       int
 }
 
 // WithPrefix puts every key of the store under prefix in etcd, so that one
@@ -94,11 +112,17 @@ func WithMaxRequestBytes(n int) Option {
 	return func(o *options) { o.maxRequestBytes = n }
 }
 
+// WithMaxTxnOps tells the store the cluster's --max-txn-ops, the most ops
+// one Commit may have. The default is DefaultMaxTxnOps.
+func WithMaxTxnOps(n int) Option {
+	return func(o *options) { o.maxTxnOps = n }
+}
+
 // New connects to the etcd cluster described by cfg. The store owns the
 // client and closes it in Close. Like clientv3.New, New does not wait for a
 // connection unless cfg.DialOptions ask it to; the first operation does.
 func New(cfg clientv3.Config, opts ...Option) (*Store, error) {
-	o := options{maxRequestBytes: DefaultMaxRequestBytes}
+	o := options{maxRequestBytes: DefaultMaxRequestBytes, maxTxnOps: DefaultMaxTxnOps}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -115,7 +139,7 @@ func New(cfg clientv3.Config, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd: connect: %w", err)
 	}
-	return &Store{cli: cli, prefix: o.prefix, maxValue: maxValue}, nil
+	return &Store{cli: cli, prefix: o.prefix, maxValue: maxValue, maxRequest: o.maxRequestBytes, maxTxnOps: o.maxTxnOps}, nil
 }
 
 // MaxValueSize returns the largest value the store sends to etcd.
@@ -324,7 +348,8 @@ func (s *Store) fail(ctx context.Context, op, key string, err error) error {
 		err = backend.ErrClosed
 	case ctx.Err() != nil:
 		err = ctx.Err()
-	case errors.Is(err, rpctypes.ErrRequestTooLarge) || errors.Is(err, rpctypes.ErrGRPCRequestTooLarge):
+	case errors.Is(err, rpctypes.ErrRequestTooLarge) || errors.Is(err, rpctypes.ErrGRPCRequestTooLarge),
+		errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrGRPCTooManyOps):
 		// The cluster's limit is below what the store was told; nothing
 		// was stored.
 		err = fmt.Errorf("%w: %w", backend.ErrTooLarge, err)

@@ -7,6 +7,11 @@
 // store stops answering at operation i, as if the client crashed) or
 // OnIndex(i), and checks that each run either succeeds or returns ErrInjected
 // and leaves the filesystem consistent.
+//
+// Real network failures are not ErrInjected but errno-carrying errors such as
+// a *net.OpError wrapping syscall.ECONNRESET: FailWith makes any injector fail
+// with such an error (NetError, ErrConnReset, ErrBrokenPipe, ErrTimedOut)
+// instead, and LostReply applies an operation and then fails it with one.
 package faulty
 
 import (
@@ -38,9 +43,10 @@ const (
 	OpGetMulti           // backend.BatchGetter.GetMulti
 	OpList               // backend.Lister.List
 	OpPut                // backend.Putter.Put
+	OpCommit             // backend.Committer.Commit
 )
 
-var opNames = [...]string{"Get", "CAS", "Delete", "GetMulti", "List", "Put"}
+var opNames = [...]string{"Get", "CAS", "Delete", "GetMulti", "List", "Put", "Commit"}
 
 // String returns the operation's method name.
 func (op Op) String() string {
@@ -51,12 +57,14 @@ func (op Op) String() string {
 }
 
 // IsWrite reports whether op changes the store.
-func (op Op) IsWrite() bool { return op == OpCAS || op == OpDelete || op == OpPut }
+func (op Op) IsWrite() bool {
+	return op == OpCAS || op == OpDelete || op == OpPut || op == OpCommit
+}
 
 // Store is a backend.Store that consults an Injector before each operation.
 // It implements every optional interface of package backend: when the
 // wrapped store lacks one, Store falls back as the backend helpers do
-// (GetMulti: one Get per key; Put: a create-only CAS; List:
+// (GetMulti: one Get per key; Put: a create-only CAS; List and Commit:
 // errors.ErrUnsupported; MaxValueSize: 0). Close is passed through without
 // injection. Store is safe for concurrent use.
 type Store struct {
@@ -73,6 +81,7 @@ var (
 	_ backend.Lister      = (*Store)(nil)
 	_ backend.Putter      = (*Store)(nil)
 	_ backend.SizeLimiter = (*Store)(nil)
+	_ backend.Committer   = (*Store)(nil)
 )
 
 // Wrap returns a Store that forwards to s and consults inj (nil: never fail).
@@ -189,6 +198,24 @@ func (f *Store) Put(ctx context.Context, key string, value []byte) (backend.Vers
 		return backend.NoVersion, err
 	}
 	return backend.Put(ctx, f.s, key, value)
+}
+
+// Commit implements backend.Committer with the wrapped store's Commit
+// (errors.ErrUnsupported if it has none). The Injector sees the first op's
+// key; a lost reply applies the whole commit.
+func (f *Store) Commit(ctx context.Context, ops []backend.Op) ([]backend.Version, error) {
+	var first string
+	if len(ops) > 0 {
+		first = ops[0].Key
+	}
+	apply, err := f.before(ctx, OpCommit, first)
+	if err != nil {
+		if apply {
+			_, _ = backend.Commit(ctx, f.s, ops)
+		}
+		return nil, err
+	}
+	return backend.Commit(ctx, f.s, ops)
 }
 
 // MaxValueSize implements backend.SizeLimiter: the wrapped store's limit, or

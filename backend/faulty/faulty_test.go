@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/voldfs/voldfs/backend/backendtest"
 	"github.com/voldfs/voldfs/backend/faulty"
 	"github.com/voldfs/voldfs/backend/memory"
+	"github.com/voldfs/voldfs/backend/txn"
 )
 
 var ctx = context.Background()
@@ -304,5 +307,78 @@ func TestSweep(t *testing.T) {
 		if f.Ops() != i+1 {
 			t.Fatalf("i=%d: workload went on after the failure: %d ops", i, f.Ops())
 		}
+	}
+}
+
+func TestNetErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		errno syscall.Errno
+	}{
+		{faulty.ErrConnReset, syscall.ECONNRESET},
+		{faulty.ErrBrokenPipe, syscall.EPIPE},
+		{faulty.ErrTimedOut, syscall.ETIMEDOUT},
+	} {
+		m := memory.New()
+		f := faulty.Wrap(m, faulty.FailWith(faulty.OnIndex(1), tc.err))
+		if _, err := f.CAS(ctx, "a", backend.NoVersion, []byte("1")); err != nil {
+			t.Fatalf("operation 0 failed: %v", err)
+		}
+		_, err := f.CAS(ctx, "b", backend.NoVersion, []byte("2"))
+		var op *net.OpError
+		if !errors.Is(err, tc.errno) || !errors.Is(err, faulty.ErrInjected) || errors.Is(err, faulty.ErrReplyLost) || !errors.As(err, &op) {
+			t.Errorf("injected %v: got %v, want a *net.OpError wrapping %v and ErrInjected, not ErrReplyLost", tc.err, err, tc.errno)
+		}
+		if _, _, err := m.Get(ctx, "b"); !errors.Is(err, backend.ErrNotFound) {
+			t.Errorf("a failed operation was applied: Get = %v", err)
+		}
+
+		// A lost reply: applied, and the caller gets the network error.
+		f.SetInjector(faulty.LostReply(0, tc.err))
+		_, err = f.CAS(ctx, "c", backend.NoVersion, []byte("3"))
+		if !errors.Is(err, tc.errno) || !errors.Is(err, faulty.ErrReplyLost) || !errors.Is(err, faulty.ErrInjected) || !errors.As(err, &op) {
+			t.Errorf("lost reply with %v: got %v, want a *net.OpError wrapping %v and ErrReplyLost", tc.err, err, tc.errno)
+		}
+		if v, _, err := m.Get(ctx, "c"); err != nil || string(v) != "3" {
+			t.Errorf("the lost-reply CAS was not applied: Get = %q, %v", v, err)
+		}
+		if _, err := f.CAS(ctx, "d", backend.NoVersion, []byte("4")); err != nil {
+			t.Errorf("the operation after the lost reply: %v", err)
+		}
+	}
+}
+
+func TestCommit(t *testing.T) {
+	// A store without a Committer: unsupported, and the suite skips it.
+	f := faulty.Wrap(coreOnly{memory.New()}, nil)
+	if _, err := f.Commit(ctx, []backend.Op{{Key: "a", Value: []byte("1")}}); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("Commit on a store without one: %v, want ErrUnsupported", err)
+	}
+
+	// Over a Committer, the suite passes through the wrapper.
+	backendtest.RunCommitTests(t, func(*testing.T) backend.Store {
+		return faulty.Wrap(txn.Wrap(memory.New()), nil)
+	})
+
+	m := memory.New()
+	f = faulty.Wrap(txn.Wrap(m), faulty.OnIndex(0))
+	ops := []backend.Op{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte("2")}}
+	if _, err := f.Commit(ctx, ops); !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("injected Commit: %v", err)
+	}
+	if _, _, err := m.Get(ctx, "a"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("a failed Commit was applied: %v", err)
+	}
+	f.SetInjector(faulty.LostReply(0, faulty.ErrTimedOut))
+	if _, err := f.Commit(ctx, ops); !errors.Is(err, syscall.ETIMEDOUT) || !errors.Is(err, faulty.ErrReplyLost) {
+		t.Fatalf("Commit with a lost reply: %v", err)
+	}
+	for _, op := range ops {
+		if v, _, err := f.Get(ctx, op.Key); err != nil || string(v) != string(op.Value) {
+			t.Fatalf("after a lost-reply Commit, %q = %q, %v", op.Key, v, err)
+		}
+	}
+	if !faulty.OpCommit.IsWrite() || faulty.OpCommit.String() != "Commit" {
+		t.Error("OpCommit: wrong IsWrite or String")
 	}
 }

@@ -13,7 +13,9 @@ import (
 
 	"github.com/voldfs/voldfs/backend"
 	"github.com/voldfs/voldfs/backend/backendtest"
+	"github.com/voldfs/voldfs/backend/faulty"
 	"github.com/voldfs/voldfs/backend/memcache"
+	"github.com/voldfs/voldfs/backend/txn"
 	"github.com/voldfs/voldfs/internal/testserver"
 )
 
@@ -215,5 +217,33 @@ func TestContextHungServer(t *testing.T) {
 		if el := time.Since(start); el > 5*time.Second {
 			t.Errorf("%s returned after %v", name, el)
 		}
+	}
+}
+
+// TestConformanceTxn runs the whole suite, multi-key commits included,
+// through the fallback on per-key CAS.
+func TestConformanceTxn(t *testing.T) {
+	addr := testserver.Memcached(t)
+	backendtest.RunConformanceTests(t, func(t *testing.T) backend.Store {
+		return txn.Wrap(newStore(t, memcache.Options{}, addr))
+	})
+}
+
+// TestCommitTests: RunCommitTests wraps a store without a Committer.
+func TestCommitTests(t *testing.T) {
+	addr := testserver.Memcached(t)
+	backendtest.RunCommitTests(t, func(t *testing.T) backend.Store {
+		return newStore(t, memcache.Options{}, addr)
+	})
+}
+
+func BenchmarkCommitTxn(b *testing.B) {
+	addr := testserver.Memcached(b)
+	for _, n := range []int{2, 3} {
+		b.Run(fmt.Sprintf("%dkeys", n), func(b *testing.B) {
+			f := faulty.Wrap(newStore(b, memcache.Options{}, addr), nil)
+			defer f.Close()
+			backendtest.BenchmarkCommit(b, txn.Wrap(f), n, f.Ops)
+		})
 	}
 }

@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/voldfs/voldfs"
+	"github.com/voldfs/voldfs/backend"
 	"github.com/voldfs/voldfs/internal/bench"
-	"github.com/voldfs/voldfs/internal/fscheck"
+	"github.com/voldfs/voldfs/voldfstest"
 )
 
-// TestFilesystem runs a voldfs filesystem on a standalone Redis and on a
-// three-master Redis Cluster (keys of one filesystem spread over all
-// slots), with a second client checking every byte.
+// TestFilesystem runs the filesystem suite (package voldfstest) on a
+// standalone Redis and on a three-master Redis Cluster (keys of one
+// filesystem spread over all slots). Every subtest gets a fresh key prefix of
+// the one server or cluster.
 func TestFilesystem(t *testing.T) {
-	ctx := context.Background()
 	for _, tc := range []struct {
 		name    string
 		cluster bool
@@ -24,14 +24,13 @@ func TestFilesystem(t *testing.T) {
 		{"cluster", true, func(t testing.TB) []string { return startCluster(t, 3) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addrs := tc.start(t)
-			s := New(newClient(addrs, tc.cluster), WithPrefix("fs/"))
-			defer s.Close()
-			f, err := voldfs.Format(ctx, s, &voldfs.Options{BlockSize: 64 << 10})
-			if err != nil {
-				t.Fatal(err)
+			newRedis := newStoreFunc(tc.start(t), tc.cluster)
+			newStore := func(t *testing.T) backend.Store {
+				s := newRedis(t)
+				t.Cleanup(func() { s.Close() })
+				return s
 			}
-			fscheck.Run(t, f, func() (*voldfs.FS, error) { return voldfs.Open(ctx, s, nil) })
+			voldfstest.Run(t, voldfstest.Config{NewStore: newStore, BigDir: 500})
 		})
 	}
 }

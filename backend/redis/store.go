@@ -42,6 +42,21 @@
 // The versions exceed neither 2^53 (Lua's numbers are doubles) nor, until the
 // year 2255, the clock's microseconds.
 //
+// # Commit
+//
+// A multi-key Commit (backend.Committer) is one Lua script, which Redis runs
+// atomically: it checks every op's version, then writes, each put drawing
+// its version from its slot's counter as CAS does. Redis Cluster lets a
+// script touch keys of one hash slot only, so in a Cluster a commit whose
+// keys (with the prefix) span slots is refused with errors.ErrUnsupported,
+// having changed nothing. The store does not fall back to the lock protocol
+// of package backend/txn for those: its locks are safe only if every client
+// reads and writes every key through txn.Wrap, and a native commit or a
+// plain Get of the same keys would ignore them. A deployment that needs
+// commits across slots either gives the keys that commit together a common
+// hash tag, or wraps the whole store with txn.Wrap (which then never uses
+// this Commit). A standalone or Sentinel-managed server commits any keys.
+//
 // # Durability
 //
 // Redis acknowledges a write when it is in memory. What survives a crash is
@@ -117,6 +132,7 @@ var (
 	_ backend.Lister      = (*Store)(nil)
 	_ backend.Putter      = (*Store)(nil)
 	_ backend.SizeLimiter = (*Store)(nil)
+	_ backend.Committer   = (*Store)(nil)
 )
 
 // Option configures a Store.

@@ -27,21 +27,38 @@
 //     attribute changed by another client shows within that window.
 //     Failed lookups are not cached (negative timeout 0), so a file created
 //     elsewhere is visible at once.
-//   - Open always fetches the current inode from the store, and files are
-//     opened without FOPEN_KEEP_CACHE, so the kernel drops its page cache on
-//     every open: a reader that opens after a writer closed sees the
-//     writer's data.
+//   - Open always fetches the current inode from the store. Its change
+//     attribute (ctime: every commit to the inode sets it, in nanoseconds)
+//     decides what the kernel may keep: unchanged since the file's last
+//     open in this mount, the kernel keeps its cached pages
+//     (FOPEN_KEEP_CACHE), so re-reading an unchanged file costs no request;
+//     changed (by this mount or another client), the kernel drops its
+//     pages, writing dirty mmap pages back through this mount first, and
+//     the cached attributes too (inode notify), so a reader that opens
+//     after a writer closed sees the writer's data, with its size, even
+//     when size and mtime did not change.
 //   - Writes are buffered in the library's open file and committed (one
 //     inode CAS) on close (FUSE flush), fsync, or when the buffer fills. A
 //     stat of a file with buffered writes in this mount commits them first,
 //     as the NFS client does, so sizes and times are right.
-//   - The kernel's writeback cache is off: every write reaches the library
-//     at once, in requests of up to 1 MiB.
+//   - FUSE interrupts do not cancel requests: Go programs get signals all
+//     the time (SIGURG, for preemption), and an interrupted rename would
+//     fail with EINTR. As on an NFS hard mount, requests run to the end.
+//
+// The kernel's writeback cache (writeback_cache) stays off, and cannot be
+// correct here: with it the kernel holds the authority on a cached file's
+// size and mtime and ignores the size the filesystem reports, so a file
+// another client grew reads truncated, and it resolves O_APPEND offsets
+// itself. Measured with it on (TestTwoMountsRewrite, TestKeepCache,
+// TestPOSIX): 200 of 200 "rewrite longer in one mount, read in another"
+// rounds read truncated, 50 of 50 same-size rewrites read wrong, and an
+// append through a second hard link was lost. Every write reaches the
+// library at once, in requests of up to 1 MiB.
 //
 // # Caveats
 //
-// Files created by a caller other than the mounting user are created and
-// then chowned to the caller: two commits, not one. Extended attributes,
+// New files, directories and symlinks belong to the calling process's uid
+// and gid from the commit that creates them. Extended attributes,
 // device nodes, FIFOs and sockets are not supported (ENOTSUP), nor is
 // RENAME_WHITEOUT (EINVAL). Locks are local to this mount.
 package main

@@ -119,7 +119,7 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		if cookie == 2 {
 			cookie = 0 // the start: the library revalidates the directory
 		}
-		ents, err := d.vol.vfs.ReadDirIno(d.ino, cookie, dirBatch)
+		ents, err := d.vol.ino.ReadDir(detach(ctx), d.ino, cookie, dirBatch)
 		if err != nil {
 			return nil, toErrno(err)
 		}

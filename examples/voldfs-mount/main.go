@@ -222,7 +222,9 @@ func mount(c *config, stderr io.Writer) (*mounted, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := vfs.GetAttr(voldfs.RootIno)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	root, err := vfs.Inodes().GetAttr(ctx, voldfs.RootIno)
+	cancel()
 	if err != nil {
 		vfs.Close()
 		store.Close()

@@ -343,8 +343,9 @@ func TestGit(t *testing.T) {
 	home := t.TempDir()
 	git := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(gitBin, append([]string{"-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"}, args...)...)
-		cmd.Dir = repo
+		// -C, not cmd.Dir: a child must not enter the mount before exec
+		// (this process, the FUSE server, holds the fork lock until then).
+		cmd := exec.Command(gitBin, append([]string{"-C", repo, "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"}, args...)...)
 		cmd.Env = append(os.Environ(), "HOME="+home, "GIT_CONFIG_NOSYSTEM=1")
 		out, err := cmd.CombinedOutput()
 		if err != nil {

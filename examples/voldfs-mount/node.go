@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -16,13 +17,14 @@ import (
 // volume is the state the nodes of one mount share.
 type volume struct {
 	vfs *voldfs.FS
+	ino *voldfs.Inodes
 
 	hmu     sync.Mutex
 	handles map[uint64]map[*fileHandle]struct{} // open files by inode
 }
 
 func newVolume(vfs *voldfs.FS) *volume {
-	return &volume{vfs: vfs, handles: make(map[uint64]map[*fileHandle]struct{})}
+	return &volume{vfs: vfs, ino: vfs.Inodes(), handles: make(map[uint64]map[*fileHandle]struct{})}
 }
 
 // commitOpen commits the buffered writes of every file open on ino in this
@@ -51,6 +53,11 @@ func (v *volume) commitOpen(ino uint64) syscall.Errno {
 type node struct {
 	gofs.Inode
 	vol *volume
+
+	// cached is the change attribute (ctime, which every commit to the
+	// inode sets) of the inode at its last open in this mount: the
+	// version the kernel's cached pages of the file belong to.
+	cached atomic.Int64
 }
 
 var (
@@ -116,20 +123,27 @@ func openFlags(flags uint32) int {
 	return int(flags) & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_TRUNC | os.O_EXCL | os.O_SYNC)
 }
 
-// own gives a new inode to the calling user when that is not the mounting
-// user (the library creates files owned by the process).
-func (n *node) own(ctx context.Context, a *voldfs.Attr) (*voldfs.Attr, error) {
+// detach returns the request's context without its cancellation: the
+// kernel interrupts a request whenever the calling thread gets a signal,
+// and Go programs get one (SIGURG, for preemption) all the time, so an
+// interrupted namespace call would fail with EINTR that callers such as
+// os.Rename do not retry. Like NFS hard mounts, requests run to the end;
+// the library's OpTimeout bounds them.
+func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// caller is the identity of the process that made the request: new inodes
+// are created with it, in the commit that creates them.
+func caller(ctx context.Context) *voldfs.Owner {
 	c, ok := fuse.FromContext(ctx)
-	if !ok || c.Uid == a.Uid && c.Gid == a.Gid {
-		return a, nil
+	if !ok {
+		return nil
 	}
-	uid, gid := c.Uid, c.Gid
-	return n.vol.vfs.SetAttr(a.Ino, &voldfs.SetAttr{Uid: &uid, Gid: &gid})
+	return &voldfs.Owner{Uid: c.Uid, Gid: c.Gid}
 }
 
 // Lookup finds name in the directory.
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	a, err := n.vol.vfs.Lookup(n.ino(), name)
+	a, err := n.vol.ino.Lookup(detach(ctx), n.ino(), name)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -142,7 +156,7 @@ func (n *node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOu
 	if errno := n.vol.commitOpen(n.ino()); errno != 0 {
 		return errno
 	}
-	a, err := n.vol.vfs.GetAttr(n.ino())
+	a, err := n.vol.ino.GetAttr(detach(ctx), n.ino())
 	if err != nil {
 		return toErrno(err)
 	}
@@ -188,9 +202,9 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 	var a *voldfs.Attr
 	var err error
 	if change {
-		a, err = n.vol.vfs.SetAttr(ino, &sa)
+		a, err = n.vol.ino.SetAttr(detach(ctx), ino, &sa)
 	} else {
-		a, err = n.vol.vfs.GetAttr(ino)
+		a, err = n.vol.ino.GetAttr(detach(ctx), ino)
 	}
 	if err != nil {
 		return toErrno(err)
@@ -201,7 +215,7 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 
 // Create creates and opens a regular file.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	f, err := n.vol.vfs.CreateAt(n.ino(), name, openFlags(flags), perm(mode))
+	f, err := n.vol.ino.Create(detach(ctx), n.ino(), name, openFlags(flags), perm(mode), caller(ctx))
 	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}
@@ -211,22 +225,32 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, toErrno(err)
 	}
 	a := fi.Sys().(*voldfs.Attr)
-	if a, err = n.own(ctx, a); err != nil {
-		f.Close()
-		return nil, nil, 0, toErrno(err)
-	}
 	return n.newNode(ctx, a, out), n.vol.newHandle(f, flags), 0, 0
 }
 
-// Open opens the file. The reply carries no FOPEN_KEEP_CACHE, so the kernel
-// drops its cached pages of the file: with the library's fetch of the
-// current inode at open, that is close-to-open consistency.
+// Open opens the file; the library fetches the current inode
+// (close-to-open). When no commit changed the inode since its last open
+// here, the kernel keeps its cached pages (FOPEN_KEEP_CACHE); otherwise it
+// drops them (writing dirty mmap pages back first, through this mount) and
+// the cached attributes too, so no reader sees new data with an old size or
+// old data after a newer close.
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	f, err := n.vol.vfs.OpenIno(n.ino(), openFlags(flags))
+	f, err := n.vol.ino.Open(detach(ctx), n.ino(), openFlags(flags))
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
-	return n.vol.newHandle(f, flags), 0, 0
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, toErrno(err)
+	}
+	var keep uint32
+	if v := fi.Sys().(*voldfs.Attr).Ctime.UnixNano(); n.cached.Swap(v) == v {
+		keep = fuse.FOPEN_KEEP_CACHE
+	} else {
+		n.NotifyContent(-1, 0) // attributes only: the pages go at open
+	}
+	return n.vol.newHandle(f, flags), keep, 0
 }
 
 func handleOf(fh gofs.FileHandle) (*fileHandle, syscall.Errno) {
@@ -284,10 +308,7 @@ func (n *node) Release(ctx context.Context, fh gofs.FileHandle) syscall.Errno {
 
 // Mkdir creates a directory.
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	a, err := n.vol.vfs.MkdirAt(n.ino(), name, perm(mode))
-	if err == nil {
-		a, err = n.own(ctx, a)
-	}
+	a, err := n.vol.ino.Mkdir(detach(ctx), n.ino(), name, perm(mode), caller(ctx))
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -296,10 +317,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 
 // Symlink creates a symbolic link.
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	a, err := n.vol.vfs.SymlinkAt(n.ino(), name, target)
-	if err == nil {
-		a, err = n.own(ctx, a)
-	}
+	a, err := n.vol.ino.Symlink(detach(ctx), n.ino(), name, target, caller(ctx))
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -308,7 +326,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 
 // Link adds a hard link to target.
 func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	a, err := n.vol.vfs.LinkAt(target.EmbeddedInode().StableAttr().Ino, n.ino(), name)
+	a, err := n.vol.ino.Link(detach(ctx), target.EmbeddedInode().StableAttr().Ino, n.ino(), name)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -317,7 +335,7 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 
 // Readlink returns a symlink's target.
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	t, err := n.vol.vfs.ReadlinkIno(n.ino())
+	t, err := n.vol.ino.Readlink(detach(ctx), n.ino())
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -326,12 +344,12 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 
 // Unlink removes a non-directory.
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	return toErrno(n.vol.vfs.UnlinkAt(n.ino(), name))
+	return toErrno(n.vol.ino.Unlink(detach(ctx), n.ino(), name))
 }
 
 // Rmdir removes an empty directory.
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return toErrno(n.vol.vfs.RmdirAt(n.ino(), name))
+	return toErrno(n.vol.ino.Rmdir(detach(ctx), n.ino(), name))
 }
 
 // The flags of renameat2(2).
@@ -354,7 +372,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if flags&renameExchange != 0 {
 		vf |= voldfs.RenameExchange
 	}
-	return toErrno(n.vol.vfs.RenameAt(n.ino(), name, newParent.EmbeddedInode().StableAttr().Ino, newName, vf))
+	return toErrno(n.vol.ino.Rename(detach(ctx), n.ino(), name, newParent.EmbeddedInode().StableAttr().Ino, newName, vf))
 }
 
 // Statfs reports the block size and free counts that never run out: the

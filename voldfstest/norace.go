@@ -1,0 +1,5 @@
+//go:build !race
+
+package voldfstest
+
+const raceEnabled = false
