@@ -183,13 +183,15 @@ func TestBenchSmallFiles(t *testing.T) {
 		t.Skip("set VOLDFS_FUSE_BENCH_SMALL=1 to run the small-file FUSE benchmark")
 	}
 	requireFUSE(t)
-	tree := os.Getenv("VOLDFS_FUSE_BENCH_TREE")
-	if tree == "" {
-		tree = "net"
+	tree := "src/" + os.Getenv("VOLDFS_FUSE_BENCH_TREE") // under GOROOT
+	if tree == "src/" {
+		tree = "src/net"
+	} else if tree == "src/src" {
+		tree = "src"
 	}
 	dir := t.TempDir()
 	tarball := filepath.Join(dir, "tree.tar")
-	src := filepath.Join(runtime.GOROOT(), "src")
+	src := runtime.GOROOT()
 	if out, err := exec.Command("tar", "-C", src, "-cf", tarball, tree).CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v\n%s", err, out)
 	}
@@ -201,7 +203,7 @@ func TestBenchSmallFiles(t *testing.T) {
 		return nil
 	})
 	t.Logf("machine: %d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	t.Logf("| target | untar src/%s (%d files) | touch 10,000 files |", tree, n)
+	t.Logf("| target | untar %s (%d files) | touch 10,000 files |", tree, n)
 	t.Logf("|---|---|---|")
 	targets := []struct{ label, store string }{
 		{"local disk", ""},
