@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -175,6 +176,7 @@ func benchMount(t *testing.T, label, dir, bin string, args ...string) {
 // default; VOLDFS_FUSE_BENCH_TREE=src for the whole of it) and touch of
 // 10,000 new files, on bolt with group commit (the default), bolt with an
 // fsync per commit, the memory store, and a directory of the local disk.
+// VOLDFS_FUSE_BENCH_TARGETS picks some of local, mem, bolt and bolt-always.
 // It runs only with VOLDFS_FUSE_BENCH_SMALL=1:
 //
 //	VOLDFS_FUSE_BENCH_SMALL=1 go test -run TestBenchSmallFiles -v -timeout 30m ./examples/voldfs-mount
@@ -205,13 +207,17 @@ func TestBenchSmallFiles(t *testing.T) {
 	t.Logf("machine: %d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	t.Logf("| target | untar %s (%d files) | touch 10,000 files |", tree, n)
 	t.Logf("|---|---|---|")
-	targets := []struct{ label, store string }{
-		{"local disk", ""},
-		{"voldfs-mount mem", "mem:"},
-		{"voldfs-mount bolt (group commit)", "bolt:" + filepath.Join(dir, "group.db")},
-		{"voldfs-mount bolt sync=always", "bolt:" + filepath.Join(dir, "always.db") + "?sync=always"},
+	targets := []struct{ key, label, store string }{
+		{"local", "local disk", ""},
+		{"mem", "voldfs-mount mem", "mem:"},
+		{"bolt", "voldfs-mount bolt (group commit)", "bolt:" + filepath.Join(dir, "group.db")},
+		{"bolt-always", "voldfs-mount bolt sync=always", "bolt:" + filepath.Join(dir, "always.db") + "?sync=always"},
 	}
+	only := os.Getenv("VOLDFS_FUSE_BENCH_TARGETS") // e.g. "local,bolt"; empty: all
 	for _, tg := range targets {
+		if only != "" && !slices.Contains(strings.Split(only, ","), tg.key) {
+			continue
+		}
 		root := filepath.Join(dir, "local")
 		var m *mounted
 		if tg.store == "" {
