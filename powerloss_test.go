@@ -252,7 +252,7 @@ func plRun(t *testing.T, setup string, at int, flush bool) (path string, writes,
 			break
 		}
 	}
-	f.Flush() // background frees: no store call after the crash
+	f.WaitFrees() // background frees: no store call after the crash
 	_, cutStep, writes = cs.state()
 	must(t, s.Crash())
 	return path, writes, cutStep, synced
