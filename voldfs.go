@@ -157,7 +157,7 @@ func validFSName(name string) bool {
 	return true
 }
 
-func newCore(s backend.Store, o *Options) (*core, error) {
+func newCore(ctx context.Context, s backend.Store, o *Options) (*core, error) {
 	if o == nil {
 		o = &Options{}
 	}
@@ -188,7 +188,11 @@ func newCore(s backend.Store, o *Options) (*core, error) {
 		c.blocks = o.Blocks
 		c.split = o.Blocks != s
 	}
-	if !canCommit(s) {
+	native, err := canCommit(ctx, s)
+	if err != nil {
+		return nil, fmt.Errorf("voldfs: probe the store for multi-key commits: %w", err)
+	}
+	if !native {
 		// Namespace changes are multi-inode commits: build them on the
 		// store's CAS. The wrapper reads plain values as they are, so a
 		// filesystem formatted before opens unchanged; blocks never take
@@ -231,7 +235,7 @@ func (c *core) setBlockSize(bs int) {
 // Format creates a new, empty filesystem in s and opens it. It fails with an
 // error wrapping fs.ErrExist if s already holds a filesystem of that name.
 func Format(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
-	c, err := newCore(s, o)
+	c, err := newCore(ctx, s, o)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +292,7 @@ func Format(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
 // A cross-directory rename intent left by a crashed client of an older
 // version is finished (this version writes none: renames are one commit).
 func Open(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
-	c, err := newCore(s, o)
+	c, err := newCore(ctx, s, o)
 	if err != nil {
 		return nil, err
 	}
@@ -375,17 +379,17 @@ func newIno() uint64 {
 }
 
 // canCommit reports whether s commits several keys atomically itself: a
-// backend.Committer that is not a wrapper forwarding to a store without one
-// (an empty commit tells those apart).
-func canCommit(s backend.Store) bool {
+// backend.Committer whose empty commit is not refused with
+// errors.ErrUnsupported (a wrapper forwarding to a store without commits,
+// or a Redis Cluster, whose keys span hash slots, refuses it).
+func canCommit(ctx context.Context, s backend.Store) (bool, error) {
 	cm, ok := s.(backend.Committer)
 	if !ok {
-		return false
+		return false, nil
 	}
-	u, ok := s.(interface{ Unwrap() backend.Store })
-	if !ok || canCommit(u.Unwrap()) {
-		return true
+	_, err := cm.Commit(ctx, nil)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return false, nil
 	}
-	_, err := cm.Commit(context.Background(), nil)
-	return !errors.Is(err, errors.ErrUnsupported)
+	return err == nil, err
 }
