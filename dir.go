@@ -53,7 +53,7 @@ const (
 	typeFile    uint8 = 1
 	typeDir     uint8 = 2
 	typeSymlink uint8 = 3
-	typeOther   uint8 = 4 // no longer written; read as an irregular file
+	typeOther   uint8 = 4 // never written (no inode had another type); read as irregular
 	typeFIFO    uint8 = 5
 	typeSocket  uint8 = 6
 	typeChar    uint8 = 7 // character device

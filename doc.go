@@ -75,20 +75,19 @@
 // negative for strict). A File revalidates its inode after the same window, so
 // a long-open reader sees other clients' commits within it.
 //
-// Creating a file writes its inode (create-only CAS) and then CASes the parent
-// directory; removing drops the entry, then the link count. A crash between
-// the two steps leaves an unreachable inode or a link count one too high:
-// space leaks until Fsck, nothing reachable is lost.
-//
-// Renames across directories touch two inodes and the store has no
-// multi-key transaction, so they are serialised by one lease key that holds
-// the rename's intent while its steps (each an idempotent CAS) are applied.
-// A client that finds an intent older than ten seconds (its owner crashed)
-// rolls it forward; Open and Fsck do so too. The moved inode holds an extra
-// link while it has two entries, so a concurrent unlink of the old name cannot
-// free it. Because directory moves are serialised, the cycle check cannot
-// race another move (Linux serialises them with a rename mutex for the same
-// reason).
+// Namespace changes are single atomic multi-key commits (backend.Committer;
+// a store without one is wrapped with package backend/txn when opened):
+// creating a file writes its inode (create-only) and the parent's entry
+// together; link, unlink and rmdir change the entry and the link count (or
+// the dead mark) together; a rename or exchange changes both directories,
+// a moved directory's "..", a replaced target and the subdirectory counts
+// together. A directory move also checks, in the same commit, the version of
+// every ancestor of the destination it walked to rule out a cycle, so a
+// concurrent move of any of them conflicts and the move is judged again.
+// Renames need no lock and run concurrently. A commit whose reply is lost is
+// resolved by reading the store, never undone. An intent left under the
+// rename lease key ("rename") by an older client that crashed is rolled
+// forward by Open and Fsck once it is ten seconds old.
 //
 // # Concurrency
 //

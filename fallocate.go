@@ -45,6 +45,9 @@ func (f *File) seekHole(off int64, whence int) (int64, error) {
 	if err := f.check("seek", false); err != nil {
 		return 0, err
 	}
+	if f.dir != nil {
+		return 0, f.pathErr("seek", syscall.EINVAL)
+	}
 	ctx, cancel := f.ctx()
 	defer cancel()
 	pos, err := f.o.seekHole(ctx, off, whence)

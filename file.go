@@ -216,8 +216,12 @@ func (f *File) Sync() error {
 }
 
 // Seek sets the offset for the next Read or Write. A resulting negative
-// offset is EINVAL.
+// offset is EINVAL. Whence may also be SeekData or SeekHole, as with
+// lseek(2) (see File.SeekData and File.SeekHole).
 func (f *File) Seek(offset int64, whence int) (int64, error) {
+	if whence == SeekData || whence == SeekHole {
+		return f.seekHole(offset, whence)
+	}
 	f.lock()
 	defer f.unlock()
 	if f.closed {

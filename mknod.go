@@ -86,7 +86,7 @@ func fileModeType(mode fs.FileMode) (uint32, error) {
 type rdevKey struct{}
 
 // withRdev carries the device number of the inode a create under ctx
-// makes; newInode may read it with rdevOf so that the number is set in the
+// makes; newInodeValue reads it with rdevOf, so the number is set in the
 // commit that creates the inode.
 func withRdev(ctx context.Context, dev uint64) context.Context {
 	return context.WithValue(ctx, rdevKey{}, dev)
@@ -105,18 +105,5 @@ func (c *core) mknod(ctx context.Context, dir uint64, name string, mode uint32, 
 	if typ != sIFCHR && typ != sIFBLK {
 		dev = 0
 	}
-	n, err := c.create(withRdev(ctx, dev), dir, name, mode, nil)
-	if err != nil || n.rdev == dev {
-		return n, err
-	}
-	// The create path does not set the device number yet (it will once
-	// newInode reads rdevOf): set it in a second commit. Until that commit
-	// another client may see the device with number 0.
-	return c.update(ctx, n.ino, func(t *tx, m *inode) error {
-		if m.rdev == dev {
-			return errNoChange
-		}
-		m.rdev = dev
-		return nil
-	})
+	return c.create(withRdev(ctx, dev), dir, name, mode, nil)
 }

@@ -152,3 +152,16 @@ func TestDirSize(t *testing.T) {
 	assert.Equal(t, uint64(8192), a.Size, "202 entries of ~32 bytes")
 	assert.Equal(t, uint64(16), a.Blocks)
 }
+
+// TestMknodOneCommit: a device is created with its number in the one commit
+// that creates it (no second commit in which others see number 0).
+func TestMknodOneCommit(t *testing.T) {
+	f, _ := newMemFS(t)
+	before := f.Stats()
+	require.NoError(t, f.Mknod("null", fs.ModeDevice|fs.ModeCharDevice|0o666, 0x0103))
+	after := f.Stats()
+	assert.Equal(t, int64(1), after.InodeCAS-before.InodeCAS, "inode writes for one mknod")
+	fi, err := f.Lstat("null")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(0x0103), fi.Sys().(*Attr).Rdev)
+}

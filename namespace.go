@@ -16,12 +16,11 @@ import (
 
 func now() int64 { return time.Now().UnixNano() }
 
-// newInode creates a fresh inode with a create-only CAS, drawing another
-// number on the (astronomically rare) collision.
-func (c *core) newInode(ctx context.Context, mode uint32, parent uint64, content []byte) (*inode, backend.Version, error) {
+// newInodeValue returns a fresh inode (not yet stored) of the given mode.
+func (c *core) newInodeValue(ctx context.Context, mode uint32, parent uint64, content []byte) *inode {
 	t := now()
 	uid, gid := c.owner(ctx)
-	n := &inode{mode: mode, uid: uid, gid: gid, nlink: 1, atime: t, mtime: t, ctime: t, btime: t}
+	n := &inode{ino: newIno(), gen: uint64(t), mode: mode, uid: uid, gid: gid, nlink: 1, atime: t, mtime: t, ctime: t, btime: t, rdev: rdevOf(ctx)}
 	if mode&sIFMT == sIFDIR {
 		n.parent = parent
 	}
@@ -29,12 +28,19 @@ func (c *core) newInode(ctx context.Context, mode uint32, parent uint64, content
 		n.inline = content
 		n.size = uint64(len(content))
 	}
+	return n
+}
+
+// newInode creates a fresh inode with a create-only CAS, drawing another
+// number on the (astronomically rare) collision. It is not linked anywhere
+// (fsck's lost+found uses it).
+func (c *core) newInode(ctx context.Context, mode uint32, parent uint64, content []byte) (*inode, backend.Version, error) {
+	n := c.newInodeValue(ctx, mode, parent, content)
 	for {
-		n.ino = newIno()
-		n.gen = uint64(t)
 		c.stats.inodeCAS.Add(1)
 		ver, err := c.inodes.CAS(ctx, c.inodeKey(n.ino), backend.NoVersion, encodeInode(n))
 		if errors.Is(err, backend.ErrConflict) {
+			n.ino = newIno()
 			continue
 		}
 		if err != nil {
@@ -119,24 +125,73 @@ func (c *core) addEntry(ctx context.Context, dir uint64, name string, child *ino
 	return err
 }
 
-// create makes a new inode of the given mode and links it into dir. It
-// returns EEXIST if name exists.
+// insertEntry adds e to directory d within an attempt; an existing live
+// entry is EEXIST, a dangling one (left by a crashed client) is replaced.
+func (c *core) insertEntry(ctx context.Context, t *tx, d *inode, e dirEntry) error {
+	if err := checkParent(d); err != nil {
+		return err
+	}
+	root, old, found, err := dirInsert(ctx, t, dirNodes{c}, d.inline, e, false)
+	if err != nil {
+		return err
+	}
+	var gone uint8
+	if found {
+		live, err := c.liveEntry(ctx, old)
+		if err != nil {
+			return err
+		}
+		if live {
+			return syscall.EEXIST
+		}
+		if root, _, _, err = dirInsert(ctx, t, dirNodes{c}, d.inline, e, true); err != nil {
+			return err
+		}
+		gone = old.typ // a dangling entry, replaced
+	}
+	d.setEntries(root, gone, e.typ)
+	return nil
+}
+
+// names reports whether name in directory dir (read from the store) names
+// inode ino: how an unknown commit outcome is resolved.
+func (c *core) names(ctx context.Context, dir uint64, name string, ino uint64) (bool, error) {
+	d, err := c.getInode(ctx, dir, 0)
+	if err != nil {
+		return false, err
+	}
+	if !d.n.isDir() {
+		return false, nil
+	}
+	e, found, err := dirLookup(ctx, dirNodes{c}, d.n.inline, name)
+	if err != nil {
+		return false, err
+	}
+	return found && e.ino == ino, nil
+}
+
+// create makes a new inode of the given mode and links it into dir: one
+// commit writes the inode (create-only) and the parent's entry. It returns
+// EEXIST if name exists.
 func (c *core) create(ctx context.Context, dir uint64, name string, mode uint32, content []byte) (*inode, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	n, ver, err := c.newInode(ctx, mode, dir, content)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.addEntry(ctx, dir, name, n); err != nil {
-		// After a store error the entry may have been added (a lost
-		// reply): then the inode is live, and an orphan for fsck if not.
-		if definiteErr(err) {
-			c.dropInode(n.ino)
-			c.stats.inodeDeletes.Add(1)
-			_ = c.inodes.Delete(context.WithoutCancel(ctx), c.inodeKey(n.ino), ver)
+	n := c.newInodeValue(ctx, mode, dir, content)
+	err := c.updateMany(ctx, func(t *mtx) error {
+		d, err := t.get(dir)
+		if err != nil {
+			return err
 		}
+		n.ino = newIno() // a fresh number each attempt: a collision conflicts
+		if err := c.insertEntry(ctx, t.tx, d, dirEntry{name: name, ino: n.ino, typ: n.dirType()}); err != nil {
+			return err
+		}
+		t.create(n)
+		return nil
+	})
+	err = c.resolve(ctx, err, func(ctx context.Context) (bool, error) { return c.names(ctx, dir, name, n.ino) })
+	if err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -173,21 +228,94 @@ func (c *core) removeEntry(ctx context.Context, dir uint64, name string, want ui
 	return removed, err
 }
 
-// unlink removes a non-directory entry and drops its link.
+// unlink removes a non-directory entry and drops its link, in one commit.
 func (c *core) unlink(ctx context.Context, dir uint64, name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	e, err := c.removeEntry(ctx, dir, name, 0, func(e dirEntry) error {
+	var gone uint64 // the inode whose last link went
+	var removed dirEntry
+	err := c.updateMany(ctx, func(t *mtx) error {
+		gone = 0
+		d, err := t.get(dir)
+		if err != nil {
+			return err
+		}
+		if !d.isDir() {
+			return syscall.ENOTDIR
+		}
+		ns := dirNodes{c}
+		e, found, err := dirLookup(ctx, ns, d.inline, name)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return syscall.ENOENT
+		}
 		if e.typ == typeDir {
 			return syscall.EISDIR
 		}
+		n, err := t.get(e.ino)
+		if errors.Is(err, syscall.ENOENT) {
+			n = nil // a dangling entry: just remove it
+		} else if err != nil {
+			return err
+		}
+		root, old, _, err := dirRemove(ctx, t.tx, ns, d.inline, name)
+		if err != nil {
+			return err
+		}
+		d.setEntries(root, old.typ, 0)
+		removed = old
+		if n != nil && n.nlink > 0 {
+			n.nlink--
+			n.ctime = now()
+			if n.nlink == 0 {
+				gone = n.ino
+			}
+		}
 		return nil
 	})
-	if err != nil {
+	err = c.resolve(ctx, err, func(ctx context.Context) (bool, error) {
+		still, err := c.names(ctx, dir, name, removed.ino)
+		if err != nil || still {
+			return false, err
+		}
+		ci, err := c.getInode(ctx, removed.ino, 0)
+		if errors.Is(err, syscall.ENOENT) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if ci.n.nlink == 0 {
+			gone = removed.ino
+		}
+		return true, nil
+	})
+	if err != nil || gone == 0 {
 		return err
 	}
-	return c.dropLink(ctx, e.ino)
+	c.cleanup(c.unlinked(ctx, gone))
+	return nil
+}
+
+// cleanup takes the error of freeing what a namespace commit unlinked: the
+// operation is done whatever it says, and an inode a failure left behind
+// (nlink 0, unreachable) is an orphan that Fsck deletes.
+func (c *core) cleanup(error) {}
+
+// unlinked frees an inode whose last link went, unless it is open in this
+// process (then the last Close frees it).
+func (c *core) unlinked(ctx context.Context, ino uint64) error {
+	c.omu.Lock()
+	if o := c.open[ino]; o != nil {
+		o.orphaned = true
+		c.omu.Unlock()
+		return nil
+	}
+	c.omu.Unlock()
+	return c.destroy(ctx, ino)
 }
 
 // dropLink decrements an inode's link count and frees it at zero, unless
@@ -209,14 +337,7 @@ func (c *core) dropLink(ctx context.Context, ino uint64) error {
 	if err != nil || n.nlink > 0 {
 		return err
 	}
-	c.omu.Lock()
-	if o := c.open[ino]; o != nil {
-		o.orphaned = true
-		c.omu.Unlock()
-		return nil
-	}
-	c.omu.Unlock()
-	return c.destroy(ctx, ino)
+	return c.unlinked(ctx, ino)
 }
 
 // destroy deletes an unlinked inode and every block of its tree.
@@ -261,31 +382,68 @@ func (c *core) destroy(ctx context.Context, ino uint64) error {
 	return nil
 }
 
-// rmdir removes an empty directory: it first marks the directory dead (so
-// no entry can be added to it any more), then drops its entry.
+// rmdir removes an empty directory: one commit drops its entry and marks it
+// dead (so no entry can be added to it any more); then it is deleted.
 func (c *core) rmdir(ctx context.Context, dir uint64, name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	ci, err := c.getInode(ctx, dir, 0)
+	var child uint64
+	err := c.updateMany(ctx, func(t *mtx) error {
+		d, err := t.get(dir)
+		if err != nil {
+			return err
+		}
+		if !d.isDir() {
+			return syscall.ENOTDIR
+		}
+		ns := dirNodes{c}
+		e, found, err := dirLookup(ctx, ns, d.inline, name)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return syscall.ENOENT
+		}
+		n, err := t.get(e.ino)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !n.isDir():
+			return syscall.ENOTDIR
+		case n.dead():
+			return syscall.ENOENT
+		case !dirIsEmpty(n.inline):
+			return syscall.ENOTEMPTY
+		}
+		n.flags |= flagDead
+		n.nlink = 0
+		n.ctime = now()
+		root, old, _, err := dirRemove(ctx, t.tx, ns, d.inline, name)
+		if err != nil {
+			return err
+		}
+		d.setEntries(root, old.typ, 0)
+		child = e.ino
+		return nil
+	})
+	err = c.resolve(ctx, err, func(ctx context.Context) (bool, error) {
+		still, err := c.names(ctx, dir, name, child)
+		if err != nil || still {
+			return false, err
+		}
+		ci, err := c.getInode(ctx, child, 0)
+		if errors.Is(err, syscall.ENOENT) {
+			return true, nil
+		}
+		return err == nil && ci.n.dead(), err
+	})
 	if err != nil {
 		return err
 	}
-	e, child, err := c.lookup(ctx, ci.n, name)
-	if err != nil {
-		return err
-	}
-	if !child.isDir() {
-		return syscall.ENOTDIR
-	}
-	if err := c.markDead(ctx, e.ino); err != nil {
-		return err
-	}
-	if _, err := c.removeEntry(ctx, dir, name, e.ino, nil); err != nil {
-		c.revive(ctx, e.ino)
-		return err
-	}
-	return c.destroy(ctx, e.ino)
+	c.cleanup(c.destroy(ctx, child))
+	return nil
 }
 
 // markDead marks an empty directory removed; ENOTEMPTY if it has entries.
@@ -316,32 +474,44 @@ func (c *core) revive(ctx context.Context, ino uint64) {
 	})
 }
 
-// link adds a new name for a non-directory inode.
+// link adds a new name for a non-directory inode: one commit adds the entry
+// and the link.
 func (c *core) link(ctx context.Context, ino, dir uint64, name string) (*inode, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	n, err := c.update(ctx, ino, func(t *tx, n *inode) error {
+	var res *inode
+	err := c.updateMany(ctx, func(t *mtx) error {
+		n, err := t.get(ino)
+		if err != nil {
+			return err
+		}
 		if n.isDir() {
 			return syscall.EPERM
 		}
 		if n.nlink == 0 {
 			return syscall.ENOENT
 		}
+		d, err := t.get(dir)
+		if err != nil {
+			return err
+		}
+		if err := c.insertEntry(ctx, t.tx, d, dirEntry{name: name, ino: ino, typ: n.dirType()}); err != nil {
+			return err
+		}
 		n.nlink++
 		n.ctime = now()
+		res = n
 		return nil
 	})
+	err = c.resolve(ctx, err, func(ctx context.Context) (bool, error) { return c.names(ctx, dir, name, ino) })
 	if err != nil {
 		return nil, err
 	}
-	if err := c.addEntry(ctx, dir, name, n); err != nil {
-		if definiteErr(err) { // else the entry may exist: err high
-			_ = c.dropLink(ctx, ino)
-		}
-		return nil, err
+	if ci, gerr := c.getInode(ctx, ino, -1); gerr == nil {
+		res = ci.n
 	}
-	return n, nil
+	return res, nil
 }
 
 // SetAttr lists attribute changes for FS.SetAttr; nil fields are unchanged.

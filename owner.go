@@ -34,7 +34,7 @@ func (c *core) syncStores(ctx context.Context) error {
 	if err := backend.Sync(ctx, c.inodes); err != nil {
 		return err
 	}
-	if c.blocks != c.inodes {
+	if c.split { // else c.inodes may be c.blocks behind the txn wrapper
 		return backend.Sync(ctx, c.blocks)
 	}
 	return nil

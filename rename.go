@@ -3,11 +3,7 @@ package voldfs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"syscall"
-	"time"
-
-	"github.com/voldfs/voldfs/backend"
 )
 
 // Rename flags, as in Linux renameat2(2).
@@ -15,14 +11,21 @@ const (
 	// RenameNoReplace fails with EEXIST instead of replacing the target.
 	RenameNoReplace uint32 = 1
 	// RenameExchange swaps source and target, which must both exist.
-	// Within one directory it is one CAS; across directories it runs under
-	// the rename lease like a cross-directory rename.
+	// Like every rename it is one atomic commit.
 	RenameExchange uint32 = 2
 )
 
 // errRenameRace: the entries changed between planning a rename and its
 // commit; the rename is planned again.
 var errRenameRace = errors.New("voldfs: rename raced")
+
+// A rename is one multi-inode commit (commit.go): both directory entries,
+// a moved directory's "..", a replaced target's link count or dead mark and
+// the parents' subdirectory counts change together or not at all. A
+// directory move walks the destination's ancestors up to the root and puts
+// a Check op on each one's version in the same commit, so a concurrent move
+// of any ancestor conflicts and the move is judged again: no cycle can form,
+// and no rename needs a filesystem-wide lock.
 
 // rename moves oname in odir to nname in ndir with rename(2) semantics.
 func (c *core) rename(ctx context.Context, odir uint64, oname string, ndir uint64, nname string, flags uint32) error {
@@ -35,430 +38,66 @@ func (c *core) rename(ctx context.Context, odir uint64, oname string, ndir uint6
 	if flags&^(RenameNoReplace|RenameExchange) != 0 || flags == RenameNoReplace|RenameExchange {
 		return syscall.EINVAL
 	}
-	once := c.renameOnce
-	if flags&RenameExchange != 0 {
-		once = c.exchangeOnce
-	}
-	for attempt := 0; ; attempt++ {
-		err := once(ctx, odir, oname, ndir, nname, flags)
-		if !errors.Is(err, errRenameRace) {
+	var src, target dirEntry // what the last attempt moved and replaced
+	var gone uint64          // an inode whose last link the rename removed
+	var deadDir uint64       // a replaced directory, to delete
+	exchange := flags&RenameExchange != 0
+	err := c.updateMany(ctx, func(t *mtx) error {
+		src, target, gone, deadDir = dirEntry{}, dirEntry{}, 0, 0
+		if exchange {
+			var err error
+			src, target, err = c.exchangeIn(ctx, t, odir, oname, ndir, nname)
 			return err
 		}
-		if err := backoff(ctx, attempt+1); err != nil {
-			return err
-		}
-	}
-}
-
-// freshLookup looks name up in directory dir read from the store.
-func (c *core) freshLookup(ctx context.Context, dir uint64, name string) (dirEntry, *inode, error) {
-	d, err := c.getInode(ctx, dir, 0)
-	if err != nil {
-		return dirEntry{}, nil, err
-	}
-	return c.lookup(ctx, d.n, name)
-}
-
-// stillNames checks, under the rename lease, that name in dir still names
-// ino: errRenameRace if another operation took it since it was planned.
-func (c *core) stillNames(ctx context.Context, dir uint64, name string, ino uint64) error {
-	e, _, err := c.freshLookup(ctx, dir, name)
-	if errors.Is(err, syscall.ENOENT) || err == nil && e.ino != ino {
-		return errRenameRace
-	}
-	return err
-}
-
-func (c *core) renameOnce(ctx context.Context, odir uint64, oname string, ndir uint64, nname string, flags uint32) error {
-	se, sn, err := c.freshLookup(ctx, odir, oname)
-	if err != nil {
-		return err
-	}
-	nd, err := c.getInode(ctx, ndir, 0)
-	if err != nil {
-		return err
-	}
-	if err := checkParent(nd.n); err != nil {
-		return err
-	}
-	if odir == ndir && oname == nname {
-		return nil
-	}
-	if sn.isDir() && odir != ndir {
-		// Checked before the target, as Linux does: EINVAL wins over
-		// ENOTEMPTY. It is checked again under the rename lease.
-		if err := c.checkNotInside(ctx, se.ino, ndir); err != nil {
-			return err
-		}
-	}
-	te, tn, err := c.lookup(ctx, nd.n, nname)
-	switch {
-	case errors.Is(err, syscall.ENOENT):
-		te, tn = dirEntry{}, nil
-	case err != nil:
-		return err
-	case flags&RenameNoReplace != 0:
-		return syscall.EEXIST
-	case te.ino == se.ino:
-		return nil // both names link one inode: rename(2) does nothing
-	case sn.isDir() && !tn.isDir():
-		return syscall.ENOTDIR
-	case !sn.isDir() && tn.isDir():
-		return syscall.EISDIR
-	case tn.isDir():
-		if err := c.markDead(ctx, te.ino); err != nil {
-			return err
-		}
-	}
-	replaced := false
-	if odir == ndir {
-		err = c.renameInDir(ctx, odir, oname, nname, se, te)
-		replaced = err == nil && tn != nil
-	} else {
-		replaced, err = c.renameAcross(ctx, &intent{odir: odir, oname: oname, ndir: ndir, nname: nname,
-			ino: se.ino, typ: se.typ, target: te.ino})
-	}
-	if tn != nil && !replaced {
-		if tn.isDir() {
-			c.revive(ctx, te.ino)
-		}
-		return err
-	}
-	if replaced {
-		// The target's entry is gone, whatever failed after: drop its link.
-		var derr error
-		if tn.isDir() {
-			derr = c.destroy(ctx, te.ino)
-		} else {
-			derr = c.dropLink(ctx, te.ino)
-		}
-		if err == nil {
-			err = derr
-		}
-	}
-	return err
-}
-
-// renameInDir renames within one directory: one CAS, atomic.
-func (c *core) renameInDir(ctx context.Context, dir uint64, oname, nname string, se, te dirEntry) error {
-	_, err := c.update(ctx, dir, func(t *tx, d *inode) error {
-		if err := checkParent(d); err != nil {
-			return err
-		}
-		ns := dirNodes{c}
-		e, found, err := dirLookup(ctx, ns, d.inline, oname)
-		if err != nil {
-			return err
-		}
-		if !found || e.ino != se.ino {
-			return errRenameRace
-		}
-		if e, found, err = dirLookup(ctx, ns, d.inline, nname); err != nil {
-			return err
-		} else if found != (te.ino != 0) || found && e.ino != te.ino {
-			return errRenameRace
-		}
-		root, _, _, err := dirRemove(ctx, t, ns, d.inline, oname)
-		if err != nil {
-			return err
-		}
-		se.name = nname
-		root, old, found, err := dirInsert(ctx, t, ns, root, se, true)
-		if err != nil {
-			return err
-		}
-		var gone uint8
-		if found {
-			gone = old.typ // the replaced target
-		}
-		d.setEntries(root, gone, 0)
-		return nil
+		return c.renameIn(ctx, t, odir, oname, ndir, nname, flags, &src, &target, &gone, &deadDir)
 	})
-	return err
-}
-
-// Cross-directory renames touch two directories and the store has no
-// multi-key transaction. They are serialised by one lease key that also
-// holds the rename's intent: a client takes the lease by writing its intent
-// with a CAS, applies the steps, and clears the lease. Every step is a CAS
-// that checks whether it was already applied, so any client that finds an
-// intent older than renameLease (its owner crashed) rolls it forward. With
-// directory moves serialised, the cycle check (walking up from the target
-// directory through ".." pointers) cannot race with another move, as Linux
-// serialises them with its rename mutex.
-
-const renameLease = 10 * time.Second
-
-type intent struct {
-	at           int64
-	odir, ndir   uint64
-	oname, nname string
-	ino, target  uint64
-	typ          uint8
-	exchange     bool  // RenameExchange: target moves to odir/oname
-	ttyp         uint8 // the target's type (exchange only)
-}
-
-func (c *core) leaseKey() string { return c.prefix + "rename" }
-
-func encodeIntent(in *intent) []byte {
-	e := enc{}
-	if in == nil {
-		e.u8(0)
-		return seal(recIntent, e.b)
-	}
-	if in.exchange {
-		e.u8(2)
-	} else {
-		e.u8(1)
-	}
-	e.sv(in.at)
-	e.uv(in.odir)
-	e.bytes([]byte(in.oname))
-	e.uv(in.ndir)
-	e.bytes([]byte(in.nname))
-	e.uv(in.ino)
-	e.uv(in.target)
-	e.u8(in.typ)
-	if in.exchange {
-		e.u8(in.ttyp)
-	}
-	return seal(recIntent, e.b)
-}
-
-func decodeIntent(key string, b []byte) (*intent, error) {
-	p, err := unseal(recIntent, key, b)
-	if err != nil {
-		return nil, err
-	}
-	d := dec{b: p, key: key}
-	kind := d.u8()
-	if kind == 0 {
-		return nil, d.done()
-	}
-	if kind > 2 {
-		return nil, corruptf("%s: intent kind %d", key, kind)
-	}
-	in := &intent{exchange: kind == 2}
-	in.at = d.sv()
-	in.odir = d.uv()
-	in.oname = string(d.bytes(maxName))
-	in.ndir = d.uv()
-	in.nname = string(d.bytes(maxName))
-	in.ino = d.uv()
-	in.target = d.uv()
-	in.typ = d.u8()
-	if in.exchange {
-		in.ttyp = d.u8()
-	}
-	return in, d.done()
-}
-
-// acquireLease takes the rename lease for in, rolling forward an abandoned
-// intent it finds, and returns the lease's version.
-func (c *core) acquireLease(ctx context.Context, in *intent) (backend.Version, error) {
-	key := c.leaseKey()
-	for attempt := 0; ; attempt++ {
-		b, ver, err := c.inodes.Get(ctx, key)
-		if err != nil && !errors.Is(err, backend.ErrNotFound) {
-			return 0, fmt.Errorf("get %s: %w", key, err)
-		}
-		if err == nil {
-			held, err := decodeIntent(key, b)
-			if err != nil {
-				return 0, err
-			}
-			if held != nil {
-				if time.Since(time.Unix(0, held.at)) < renameLease {
-					if err := backoff(ctx, attempt+1); err != nil {
-						return 0, err
-					}
-					continue
-				}
-				// Abandoned: finish it, then take the lease over.
-				_ = c.rollForward(ctx, held)
-			}
-		}
-		in.at = time.Now().UnixNano()
-		nv, err := c.inodes.CAS(ctx, key, ver, encodeIntent(in))
-		if errors.Is(err, backend.ErrConflict) {
-			if err := backoff(ctx, attempt+1); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("cas %s: %w", key, err)
-		}
-		return nv, nil
-	}
-}
-
-func (c *core) releaseLease(ctx context.Context, ver backend.Version) {
-	_, _ = c.inodes.CAS(context.WithoutCancel(ctx), c.leaseKey(), ver, encodeIntent(nil))
-}
-
-// recoverRename finishes an abandoned cross-directory rename, if any.
-func (c *core) recoverRename(ctx context.Context) error {
-	key := c.leaseKey()
-	b, ver, err := c.inodes.Get(ctx, key)
-	if errors.Is(err, backend.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	in, err := decodeIntent(key, b)
-	if err != nil || in == nil || time.Since(time.Unix(0, in.at)) < renameLease {
-		return err
-	}
-	if err := c.rollForward(ctx, in); err != nil && !errors.Is(err, syscall.ENOENT) {
-		return err
-	}
-	_, err = c.inodes.CAS(ctx, key, ver, encodeIntent(nil))
-	if errors.Is(err, backend.ErrConflict) {
-		err = nil // someone else finished it
-	}
-	return err
-}
-
-// renameAcross runs a cross-directory rename under the lease and reports
-// whether it replaced the target's entry.
-func (c *core) renameAcross(ctx context.Context, in *intent) (bool, error) {
-	ver, err := c.acquireLease(ctx, in)
-	if err != nil {
-		return false, err
-	}
-	replaced, err := c.applyRename(ctx, in, false)
-	if err != nil && !definiteErr(err) {
-		// A step's outcome is unknown (its CAS may have been applied):
-		// keep the intent so the rename is rolled forward once the lease
-		// expires, rather than leave the file under both names. The roll
-		// forward drops the target's link if it replaces it.
-		return false, err
-	}
-	c.releaseLease(ctx, ver)
-	return replaced, err
-}
-
-// definiteErr reports whether a step (of a rename, create or link) failed
-// without changing the store: a refusal (an errno) or a race detected before
-// the CAS. Any other error (a store error) leaves the step's outcome unknown.
-func definiteErr(err error) bool {
-	var errno syscall.Errno
-	return errors.As(err, &errno) || errors.Is(err, errRenameRace)
-}
-
-// applyRename performs (or, with recovering set, finishes) the steps of a
-// cross-directory rename. Each step is idempotent; a step whose effect is
-// already present is skipped. Where a crash leaves doubt, link counts err
-// high (a leak fsck repairs), never low (a loss). It reports whether the
-// target entry was replaced by this call.
-func (c *core) applyRename(ctx context.Context, in *intent, recovering bool) (bool, error) {
-	isDir := in.typ == typeDir
-	if !recovering {
-		// Under the lease no other cross-directory rename can move the
-		// source, but a same-directory rename or an unlink may have taken
-		// it since the rename was planned: plan again then.
-		if err := c.stillNames(ctx, in.odir, in.oname, in.ino); err != nil {
+	err = c.resolve(ctx, err, func(ctx context.Context) (bool, error) {
+		// Applied: the new name names the source, and the old name no
+		// longer does (or names the target, for an exchange).
+		ok, err := c.names(ctx, ndir, nname, src.ino)
+		if err != nil || !ok {
 			return false, err
 		}
-	}
-	if isDir {
-		if err := c.checkNotInside(ctx, in.ino, in.ndir); err != nil {
+		if exchange {
+			return c.names(ctx, odir, oname, target.ino)
+		}
+		still, err := c.names(ctx, odir, oname, src.ino)
+		if err != nil || still {
 			return false, err
 		}
-	} else {
-		// Hold an extra link while the inode has two entries, so that a
-		// concurrent unlink of the old name cannot free it.
-		if _, err := c.update(ctx, in.ino, func(t *tx, n *inode) error {
-			if n.nlink == 0 {
-				return syscall.ENOENT
+		if target.ino != 0 && target.typ != typeDir {
+			ci, err := c.getInode(ctx, target.ino, 0)
+			if err == nil && ci.n.nlink == 0 {
+				gone = target.ino
 			}
-			n.nlink++
-			return nil
-		}); err != nil {
-			return false, err
 		}
-	}
-	replaced := false
-	_, err := c.update(ctx, in.ndir, func(t *tx, d *inode) error {
-		replaced = false
-		if err := checkParent(d); err != nil {
-			return err
-		}
-		ns := dirNodes{c}
-		e, found, err := dirLookup(ctx, ns, d.inline, in.nname)
-		if err != nil {
-			return err
-		}
-		if found && e.ino == in.ino {
-			if recovering {
-				return errNoChange // applied before the crash
-			}
-			return errRenameRace // linked there meanwhile
-		}
-		if found != (in.target != 0) || found && e.ino != in.target {
-			return errRenameRace
-		}
-		root, old, found, err := dirInsert(ctx, t, ns, d.inline, dirEntry{in.nname, in.ino, in.typ}, true)
-		if err != nil {
-			return err
-		}
-		var gone uint8
-		if found {
-			gone = old.typ // the replaced target
-		}
-		d.setEntries(root, gone, in.typ)
-		replaced = found
-		return nil
+		return true, nil
 	})
 	if err != nil {
-		// Undo the extra link only if the entry surely was not added:
-		// link counts err high, never low.
-		if !isDir && definiteErr(err) {
-			_ = c.dropLink(ctx, in.ino)
-		}
-		return false, err
+		return err
 	}
-	removed := false
-	_, err = c.removeEntry(ctx, in.odir, in.oname, in.ino, nil)
-	switch {
-	case err == nil:
-		removed = true
-	case errors.Is(err, syscall.ENOENT):
-		// Removed before a crash, or by a concurrent unlink (which then
-		// dropped its own link) or same-directory rename (the inode keeps
-		// that entry and ours).
-		err = nil
-	default:
-		return replaced, err
+	if deadDir != 0 {
+		c.cleanup(c.destroy(ctx, deadDir))
 	}
-	if isDir {
-		_, err = c.update(ctx, in.ino, func(t *tx, n *inode) error {
-			if n.parent == in.ndir {
-				return errNoChange
-			}
-			n.parent = in.ndir
-			n.ctime = now()
-			return nil
-		})
-	} else if removed {
-		err = c.dropLink(ctx, in.ino)
+	if gone != 0 {
+		c.cleanup(c.unlinked(ctx, gone))
 	}
-	if recovering && replaced && in.target != 0 {
-		if isDir {
-			_ = c.destroy(ctx, in.target)
-		} else {
-			_ = c.dropLink(ctx, in.target)
-		}
-	}
-	return replaced, err
+	return nil
 }
 
-// checkNotInside fails with EINVAL if dir is directory ino or inside it,
-// walking up through ".." pointers read fresh from the store.
-func (c *core) checkNotInside(ctx context.Context, ino, dir uint64) error {
+// entryIn looks name up in directory d.
+func (c *core) entryIn(ctx context.Context, d *inode, name string) (dirEntry, bool, error) {
+	if !d.isDir() {
+		return dirEntry{}, false, syscall.ENOTDIR
+	}
+	return dirLookup(ctx, dirNodes{c}, d.inline, name)
+}
+
+// notInside fails with EINVAL if directory dir is directory ino or inside
+// it, walking up through ".." pointers; every ancestor read joins the commit
+// as a Check (or as a put if the commit changes it), so a concurrent move of
+// any of them makes the commit conflict.
+func (c *core) notInside(t *mtx, ino, dir uint64) error {
 	for p, depth := dir, 0; ; depth++ {
 		if p == ino {
 			return syscall.EINVAL
@@ -469,186 +108,212 @@ func (c *core) checkNotInside(ctx context.Context, ino, dir uint64) error {
 		if depth > 1<<16 {
 			return syscall.ELOOP
 		}
-		ci, err := c.getInode(ctx, p, 0)
+		n, err := t.peek(p)
 		if err != nil {
 			return err
 		}
-		p = ci.n.parent
+		p = n.parent
 	}
 }
 
-// rollForward finishes an abandoned intent.
-func (c *core) rollForward(ctx context.Context, in *intent) error {
-	if in.exchange {
-		return c.applyExchange(ctx, in, true)
-	}
-	_, err := c.applyRename(ctx, in, true)
-	return err
-}
-
-// exchangeOnce swaps oname in odir and nname in ndir (RenameExchange).
-func (c *core) exchangeOnce(ctx context.Context, odir uint64, oname string, ndir uint64, nname string, _ uint32) error {
-	se, _, err := c.freshLookup(ctx, odir, oname)
+// renameIn plans a rename within attempt t.
+func (c *core) renameIn(ctx context.Context, t *mtx, odir uint64, oname string, ndir uint64, nname string, flags uint32, src, target *dirEntry, gone, deadDir *uint64) error {
+	od, err := t.get(odir)
 	if err != nil {
 		return err
 	}
-	te, _, err := c.freshLookup(ctx, ndir, nname)
+	se, found, err := c.entryIn(ctx, od, oname)
 	if err != nil {
 		return err
 	}
-	if se.ino == te.ino {
-		return nil
+	if !found {
+		return syscall.ENOENT
+	}
+	nd, err := t.get(ndir)
+	if err != nil {
+		return err
+	}
+	if err := checkParent(nd); err != nil {
+		return err
+	}
+	if odir == ndir && oname == nname {
+		return errNoChange
+	}
+	isDir := se.typ == typeDir
+	if isDir && odir != ndir {
+		// Checked before the target, as Linux does: EINVAL wins over
+		// ENOTEMPTY.
+		if err := c.notInside(t, se.ino, ndir); err != nil {
+			return err
+		}
+	}
+	te, found, err := c.entryIn(ctx, nd, nname)
+	if err != nil {
+		return err
+	}
+	var tn *inode
+	if found {
+		switch {
+		case flags&RenameNoReplace != 0:
+			return syscall.EEXIST
+		case te.ino == se.ino:
+			return errNoChange // both names link one inode: rename(2) does nothing
+		}
+		if tn, err = t.get(te.ino); errors.Is(err, syscall.ENOENT) {
+			tn = nil // a dangling entry: replaced without more ado
+		} else if err != nil {
+			return err
+		}
+	}
+	if tn != nil {
+		switch {
+		case isDir && !tn.isDir():
+			return syscall.ENOTDIR
+		case !isDir && tn.isDir():
+			return syscall.EISDIR
+		case tn.isDir():
+			if tn.dead() {
+				tn = nil
+				break
+			}
+			if !dirIsEmpty(tn.inline) {
+				return syscall.ENOTEMPTY
+			}
+			tn.flags |= flagDead
+			tn.nlink = 0
+			tn.ctime = now()
+			*deadDir = te.ino
+		case tn.nlink > 0:
+			tn.nlink--
+			tn.ctime = now()
+			if tn.nlink == 0 {
+				*gone = te.ino
+			}
+		}
+	}
+	ns := dirNodes{c}
+	oroot, _, _, err := dirRemove(ctx, t.tx, ns, od.inline, oname)
+	if err != nil {
+		return err
 	}
 	if odir == ndir {
-		_, err := c.update(ctx, odir, func(t *tx, d *inode) error {
-			if err := checkParent(d); err != nil {
-				return err
-			}
-			root, err := c.swapEntry(ctx, t, d.inline, oname, se, te)
-			if err != nil {
-				return err
-			}
-			if root, err = c.swapEntry(ctx, t, root, nname, te, se); err != nil {
-				return err
-			}
-			d.setEntries(root, 0, 0) // a swap: the same entries
-			return nil
-		})
-		return err
+		nd.inline = oroot // one directory: insert into the removal's result
 	}
-	in := &intent{odir: odir, oname: oname, ndir: ndir, nname: nname,
-		ino: se.ino, typ: se.typ, target: te.ino, ttyp: te.typ, exchange: true}
-	ver, err := c.acquireLease(ctx, in)
+	moved := se
+	moved.name = nname
+	nroot, old, replaced, err := dirInsert(ctx, t.tx, ns, nd.inline, moved, true)
 	if err != nil {
 		return err
 	}
-	err = c.applyExchange(ctx, in, false)
-	if err != nil && !definiteErr(err) {
-		return err // keep the intent: it is rolled forward (see renameAcross)
+	var gtyp uint8
+	if replaced {
+		gtyp = old.typ
 	}
-	c.releaseLease(ctx, ver)
-	return err
+	if odir == ndir {
+		nd.setEntries(nroot, gtyp, 0)
+	} else {
+		od.setEntries(oroot, se.typ, 0)
+		nd.setEntries(nroot, gtyp, se.typ)
+		if isDir {
+			sn, err := t.get(se.ino)
+			if err != nil {
+				return err
+			}
+			sn.parent = ndir
+			sn.ctime = now()
+		}
+	}
+	*src, *target = se, te
+	if !found {
+		*target = dirEntry{}
+	}
+	return nil
 }
 
-// swapEntry replaces name's entry, which must still be was, by now, in a
-// directory root; a mismatch is errRenameRace.
-func (c *core) swapEntry(ctx context.Context, t *tx, root []byte, name string, was, now dirEntry) ([]byte, error) {
+// exchangeIn plans a RenameExchange within attempt t and returns the two
+// entries swapped.
+func (c *core) exchangeIn(ctx context.Context, t *mtx, odir uint64, oname string, ndir uint64, nname string) (dirEntry, dirEntry, error) {
+	od, err := t.get(odir)
+	if err != nil {
+		return dirEntry{}, dirEntry{}, err
+	}
+	se, found, err := c.entryIn(ctx, od, oname)
+	if err != nil {
+		return dirEntry{}, dirEntry{}, err
+	}
+	if !found {
+		return dirEntry{}, dirEntry{}, syscall.ENOENT
+	}
+	nd, err := t.get(ndir)
+	if err != nil {
+		return dirEntry{}, dirEntry{}, err
+	}
+	te, found, err := c.entryIn(ctx, nd, nname)
+	if err != nil {
+		return dirEntry{}, dirEntry{}, err
+	}
+	if !found {
+		return dirEntry{}, dirEntry{}, syscall.ENOENT
+	}
+	if se.ino == te.ino {
+		return dirEntry{}, dirEntry{}, errNoChange
+	}
+	if err := checkParent(od); err != nil {
+		return dirEntry{}, dirEntry{}, err
+	}
+	if err := checkParent(nd); err != nil {
+		return dirEntry{}, dirEntry{}, err
+	}
+	if odir != ndir {
+		if se.typ == typeDir {
+			if err := c.notInside(t, se.ino, ndir); err != nil {
+				return dirEntry{}, dirEntry{}, err
+			}
+		}
+		if te.typ == typeDir {
+			if err := c.notInside(t, te.ino, odir); err != nil {
+				return dirEntry{}, dirEntry{}, err
+			}
+		}
+	}
 	ns := dirNodes{c}
-	e, found, err := dirLookup(ctx, ns, root, name)
+	put := func(d *inode, name string, e dirEntry) ([]byte, error) {
+		e.name = name
+		root, _, _, err := dirInsert(ctx, t.tx, ns, d.inline, e, true)
+		return root, err
+	}
+	oroot, err := put(od, oname, te)
 	if err != nil {
-		return nil, err
+		return dirEntry{}, dirEntry{}, err
 	}
-	if !found || e.ino != was.ino {
-		return nil, errRenameRace
+	if odir == ndir {
+		od.inline = oroot
+		root, err := put(od, nname, se)
+		if err != nil {
+			return dirEntry{}, dirEntry{}, err
+		}
+		od.setEntries(root, 0, 0) // a swap: the same entries
+		return se, te, nil
 	}
-	now.name = name
-	root, _, _, err = dirInsert(ctx, t, ns, root, now, true)
+	nroot, err := put(nd, nname, se)
 	if err != nil {
-		return nil, err
+		return dirEntry{}, dirEntry{}, err
 	}
-	return root, nil
-}
-
-// applyExchange performs (or finishes) a cross-directory exchange: ndir's
-// entry takes the source, then odir's entry takes the target, then moved
-// directories get their new "..". Each step checks whether it was already
-// applied. While the source has two entries it holds an extra link (as in
-// applyRename); where a crash leaves doubt, counts err high.
-func (c *core) applyExchange(ctx context.Context, in *intent, recovering bool) error {
-	src := dirEntry{ino: in.ino, typ: in.typ}
-	dst := dirEntry{ino: in.target, typ: in.ttyp}
-	if !recovering {
-		if err := c.stillNames(ctx, in.odir, in.oname, in.ino); err != nil {
-			return err
-		}
-		if err := c.stillNames(ctx, in.ndir, in.nname, in.target); err != nil {
-			return err
-		}
-	}
-	if in.typ == typeDir {
-		if err := c.checkNotInside(ctx, in.ino, in.ndir); err != nil {
-			return err
-		}
-	}
-	if in.ttyp == typeDir {
-		if err := c.checkNotInside(ctx, in.target, in.odir); err != nil {
-			return err
-		}
-	}
-	if in.typ != typeDir {
-		if _, err := c.update(ctx, in.ino, func(t *tx, n *inode) error {
-			if n.nlink == 0 {
-				return syscall.ENOENT
-			}
-			n.nlink++
-			return nil
-		}); err != nil {
-			return err
-		}
-	}
-	// step makes name in dir name put instead of was, keeping the parent's
-	// subdirectory count; it reports whether this call changed the entry.
-	step := func(dir uint64, name string, put, was dirEntry) (bool, error) {
-		changed := false
-		_, err := c.update(ctx, dir, func(t *tx, d *inode) error {
-			changed = false
-			if err := checkParent(d); err != nil {
-				return err
-			}
-			e, found, err := dirLookup(ctx, dirNodes{c}, d.inline, name)
-			if err != nil {
-				return err
-			}
-			if found && e.ino == put.ino {
-				return errNoChange // applied before a crash
-			}
-			if !found || e.ino != was.ino {
-				return errRenameRace
-			}
-			put.name = name
-			root, _, _, err := dirInsert(ctx, t, dirNodes{c}, d.inline, put, true)
-			if err != nil {
-				return err
-			}
-			d.setEntries(root, was.typ, put.typ)
-			changed = true
-			return nil
-		})
-		return changed, err
-	}
-	if _, err := step(in.ndir, in.nname, src, dst); err != nil {
-		if in.typ != typeDir && definiteErr(err) {
-			_ = c.dropLink(ctx, in.ino)
-		}
-		return err
-	}
-	// If the source left oname meanwhile (a same-directory rename or an
-	// unlink), the target gets no entry (an orphan fsck links into
-	// lost+found) and the source keeps the extra link for its other name.
-	tookOld, err := step(in.odir, in.oname, dst, src)
-	if err != nil && !errors.Is(err, errRenameRace) {
-		return err
-	}
+	od.setEntries(oroot, se.typ, te.typ)
+	nd.setEntries(nroot, te.typ, se.typ)
 	for _, mv := range []struct {
 		e   dirEntry
 		dir uint64
-	}{{src, in.ndir}, {dst, in.odir}} {
+	}{{se, ndir}, {te, odir}} {
 		if mv.e.typ != typeDir {
 			continue
 		}
-		if _, err := c.update(ctx, mv.e.ino, func(t *tx, n *inode) error {
-			if n.parent == mv.dir {
-				return errNoChange
-			}
-			n.parent = mv.dir
-			n.ctime = now()
-			return nil
-		}); err != nil {
-			return err
+		n, err := t.get(mv.e.ino)
+		if err != nil {
+			return dirEntry{}, dirEntry{}, err
 		}
+		n.parent = mv.dir
+		n.ctime = now()
 	}
-	if in.typ != typeDir && tookOld && !recovering {
-		return c.dropLink(ctx, in.ino)
-	}
-	return nil
+	return se, te, nil
 }

@@ -359,6 +359,12 @@ func TestCommitOpen(t *testing.T) {
 	must(t, err)
 	must(t, h1.Commit())
 	wantContent(t, b, "f", []byte("ffFF"))
+	// FS.Sync (syncfs) commits every open file too.
+	_, err = h2.Write([]byte("GG"))
+	must(t, err)
+	wantContent(t, b, "g", []byte("gg"))
+	must(t, a.Sync())
+	wantContent(t, b, "g", []byte("ggGG"))
 	must(t, h1.Close())
 	must(t, h2.Close())
 }

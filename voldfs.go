@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/voldfs/voldfs/backend"
+	"github.com/voldfs/voldfs/backend/txn"
 )
 
 // DefaultBlockSize is the block size of a filesystem formatted without one:
@@ -80,8 +81,9 @@ type FS struct {
 
 // core is the state shared by every view of one opened filesystem.
 type core struct {
-	inodes    backend.Store
+	inodes    backend.Store // through txn.Wrap if the store has no Committer
 	blocks    backend.Store
+	split     bool // blocks live in a store of their own (Options.Blocks)
 	name      string
 	prefix    string
 	sb        superblock
@@ -155,7 +157,7 @@ func validFSName(name string) bool {
 	return true
 }
 
-func newCore(s backend.Store, o *Options) (*core, error) {
+func newCore(ctx context.Context, s backend.Store, o *Options) (*core, error) {
 	if o == nil {
 		o = &Options{}
 	}
@@ -184,6 +186,18 @@ func newCore(s backend.Store, o *Options) (*core, error) {
 	}
 	if o.Blocks != nil {
 		c.blocks = o.Blocks
+		c.split = o.Blocks != s
+	}
+	native, err := canCommit(ctx, s)
+	if err != nil {
+		return nil, fmt.Errorf("voldfs: probe the store for multi-key commits: %w", err)
+	}
+	if !native {
+		// Namespace changes are multi-inode commits: build them on the
+		// store's CAS. The wrapper reads plain values as they are, so a
+		// filesystem formatted before opens unchanged; blocks never take
+		// part in a commit and stay unwrapped.
+		c.inodes = txn.Wrap(s)
 	}
 	if o.AttrTimeout > 0 {
 		c.attrTTL = o.AttrTimeout
@@ -221,7 +235,7 @@ func (c *core) setBlockSize(bs int) {
 // Format creates a new, empty filesystem in s and opens it. It fails with an
 // error wrapping fs.ErrExist if s already holds a filesystem of that name.
 func Format(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
-	c, err := newCore(s, o)
+	c, err := newCore(ctx, s, o)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +252,7 @@ func Format(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
 	c.setBlockSize(bs)
 	var id [16]byte
 	rand.Read(id[:])
-	c.sb = superblock{version: formatVersion, blockSize: uint32(bs), root: RootIno, id: id, created: time.Now().UnixNano(), split: c.blocks != c.inodes}
+	c.sb = superblock{version: formatVersion, blockSize: uint32(bs), root: RootIno, id: id, created: time.Now().UnixNano(), split: c.split}
 	if _, _, err := s.Get(ctx, c.superKey()); err == nil {
 		return nil, fmt.Errorf("voldfs: format %q: %w", c.name, fs.ErrExist)
 	} else if !errors.Is(err, backend.ErrNotFound) {
@@ -275,9 +289,10 @@ func Format(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
 
 // Open opens the filesystem named o.Name in s. A store without it gives an
 // error wrapping ErrNotFormatted; an unknown format version ErrFormatVersion.
-// An interrupted cross-directory rename left by a crashed client is finished.
+// A cross-directory rename intent left by a crashed client of an older
+// version is finished (this version writes none: renames are one commit).
 func Open(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
-	c, err := newCore(s, o)
+	c, err := newCore(ctx, s, o)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +309,7 @@ func Open(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
 	}
 	c.sb = *sb
 	c.setBlockSize(int(sb.blockSize))
-	if sb.split != (c.blocks != c.inodes) {
+	if sb.split != c.split {
 		return nil, fmt.Errorf("voldfs: open %q: the filesystem was formatted with split=%v stores: %w", c.name, sb.split, ErrWrongStore)
 	}
 	if sb.split {
@@ -361,4 +376,20 @@ func newIno() uint64 {
 			return n
 		}
 	}
+}
+
+// canCommit reports whether s commits several keys atomically itself: a
+// backend.Committer whose empty commit is not refused with
+// errors.ErrUnsupported (a wrapper forwarding to a store without commits,
+// or a Redis Cluster, whose keys span hash slots, refuses it).
+func canCommit(ctx context.Context, s backend.Store) (bool, error) {
+	cm, ok := s.(backend.Committer)
+	if !ok {
+		return false, nil
+	}
+	_, err := cm.Commit(ctx, nil)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -73,6 +74,7 @@ type Options struct {
 // Store is a backend.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
 	db         *bbolt.DB
+	file       *os.File // the same file, read-only, for big values (bigread.go)
 	durability Durability
 	interval   time.Duration
 	maxPending int
@@ -143,6 +145,8 @@ func Open(path string, opts *Options) (*Store, error) {
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	// Without it big values are copied out of the map, only slower.
+	s.file, _ = os.Open(path)
 	if s.interval == 0 {
 		s.interval = DefaultInterval
 	}
@@ -163,6 +167,9 @@ func Open(path string, opts *Options) (*Store, error) {
 		return b.SetSequence(uint64(s.reserved))
 	}); err != nil {
 		db.Close()
+		if s.file != nil {
+			s.file.Close()
+		}
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	go s.flusher()
@@ -237,23 +244,27 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, backend.Version, e
 	if closed {
 		return nil, backend.NoVersion, backend.ErrClosed
 	}
+	if ok { // a shared record: copy the value out
+		if raw == nil {
+			return nil, backend.NoVersion, backend.ErrNotFound
+		}
+		val, ver := decode(raw)
+		return val, ver, nil
+	}
 	// A key not in the overlay is written to the file only after a later
 	// write puts it there, so the file holds its value as of the check or
 	// a later one: either is right for a read that overlaps them.
-	if !ok {
-		err := s.db.View(func(tx *bbolt.Tx) error {
-			raw = bytes.Clone(tx.Bucket(bucket).Get([]byte(key)))
-			return nil
-		})
-		if err != nil {
-			return nil, backend.NoVersion, fmt.Errorf("bolt: get %q: %w", key, dbErr(err))
-		}
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		raw = s.copyValue(tx.Bucket(bucket).Get([]byte(key)))
+		return nil
+	})
+	if err != nil {
+		return nil, backend.NoVersion, fmt.Errorf("bolt: get %q: %w", key, dbErr(err))
 	}
 	if raw == nil {
 		return nil, backend.NoVersion, backend.ErrNotFound
 	}
-	val, ver := decode(raw)
-	return val, ver, nil
+	return raw[versionLen:], recordVersion(raw), nil
 }
 
 // GetMulti implements backend.BatchGetter: the overlay, then one read
@@ -284,8 +295,8 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) (map[string]backend
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucket)
 		for _, k := range rest {
-			if val, ver := decode(b.Get([]byte(k))); ver != backend.NoVersion {
-				out[k] = backend.Item{Value: val, Version: ver}
+			if raw := s.copyValue(b.Get([]byte(k))); raw != nil {
+				out[k] = backend.Item{Value: raw[versionLen:], Version: recordVersion(raw)}
 			}
 		}
 		return nil
@@ -414,5 +425,9 @@ func (s *Store) shut(crash bool) error {
 	}
 	s.pending, s.flushing = nil, nil
 	s.mu.Unlock()
-	return errors.Join(ferr, s.db.Close())
+	err := s.db.Close() // after the read transactions in progress
+	if s.file != nil {
+		s.file.Close()
+	}
+	return errors.Join(ferr, err)
 }

@@ -178,7 +178,9 @@ func (s *Store) waitDurableLocked(ctx context.Context, n uint64) error {
 			return backend.ErrClosed
 		}
 		ch := s.changed
-		s.kickLocked()
+		if n == s.batch { // still pending, not yet being written
+			s.kickLocked()
+		}
 		s.mu.Unlock()
 		select {
 		case <-ch:

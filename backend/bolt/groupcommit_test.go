@@ -1,6 +1,7 @@
 package bolt_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -256,4 +258,53 @@ func crashPrefixRound(t *testing.T, r *rand.Rand, round int) {
 		t.Errorf("round %d: version %d after the crash, not above %d handed out before it", round, v, highest)
 	}
 	t.Logf("round %d: %d writes, synced up to %d, the file kept %d", round, len(history)-1, synced, at)
+}
+
+// TestBigValues reads values big enough to be read with pread(2) from the
+// file, from the overlay and from the file, across the file's growth.
+func TestBigValues(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "voldfs.db")
+	s := open(t, path, &bolt.Options{NoSync: true})
+	want := map[string][]byte{}
+	for i := range 40 {
+		v := make([]byte, 60<<10+i*23<<10)
+		for j := range v {
+			v[j] = byte(i*7 + j*13 + j>>10)
+		}
+		k := fmt.Sprintf("big/%02d", i)
+		want[k] = v
+		if _, err := s.Put(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 9 {
+			if err := s.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		keys := slices.Sorted(maps.Keys(want))
+		items, err := s.GetMulti(ctx, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			got, _, err := s.Get(ctx, k)
+			if err != nil || !bytes.Equal(got, want[k]) {
+				t.Errorf("%s: Get %s: %d bytes, %v; want %d bytes", when, k, len(got), err, len(want[k]))
+			}
+			if !bytes.Equal(items[k].Value, want[k]) {
+				t.Errorf("%s: GetMulti %s: %d bytes; want %d", when, k, len(items[k].Value), len(want[k]))
+			}
+		}
+	}
+	check("before reopen")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, nil)
+	defer s.Close()
+	check("after reopen")
 }

@@ -54,7 +54,10 @@ return out
 // Commit implements backend.Committer with one Lua script, which Redis runs
 // atomically. In a Cluster, a script may only touch keys of one hash slot:
 // a commit whose keys span slots is refused with errors.ErrUnsupported (see
-// the package comment).
+// the package comment), and so is an empty commit, the probe by which a
+// caller (voldfs, backendtest) asks whether any keys can be committed
+// together: a voldfs filesystem on a Cluster therefore commits through
+// backend/txn, whose per-key steps each stay in one slot.
 func (s *Store) Commit(ctx context.Context, ops []backend.Op) ([]backend.Version, error) {
 	if s.closed.Load() {
 		return nil, fmt.Errorf("redis: commit: %w", backend.ErrClosed)
@@ -62,13 +65,16 @@ func (s *Store) Commit(ctx context.Context, ops []backend.Op) ([]backend.Version
 	if err := backend.CheckOps(ctx, ops, s.maxValue); err != nil {
 		return nil, fmt.Errorf("redis: commit: %w", err)
 	}
+	_, cluster := s.client.(*goredis.ClusterClient)
 	vers := make([]backend.Version, len(ops))
 	if len(ops) == 0 {
+		if cluster {
+			return nil, fmt.Errorf("redis: commit: keys of a Cluster span hash slots: %w", errors.ErrUnsupported)
+		}
 		return vers, nil
 	}
 	keys := make([]string, 2*len(ops))
 	args := make([]any, 0, 3*len(ops))
-	_, cluster := s.client.(*goredis.ClusterClient)
 	first := keySlot(s.prefix + ops[0].Key)
 	for i, op := range ops {
 		k := s.prefix + op.Key

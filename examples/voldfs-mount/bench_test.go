@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,4 +169,85 @@ func benchMount(t *testing.T, label, dir, bin string, args ...string) {
 	}
 	create := time.Since(start)
 	t.Logf("| %s | %.0f | %.0f | %.0f |", label, size/1e6/write.Seconds(), size/1e6/read.Seconds(), 10000/create.Seconds())
+}
+
+// TestBenchSmallFiles measures small-file work through the mount beside the
+// local disk, in one run: extracting a tar of a Go source tree (src/net by
+// default; VOLDFS_FUSE_BENCH_TREE=src for the whole of it) and touch of
+// 10,000 new files, on bolt with group commit (the default), bolt with an
+// fsync per commit, the memory store, and a directory of the local disk.
+// VOLDFS_FUSE_BENCH_TARGETS picks some of local, mem, bolt and bolt-always.
+// It runs only with VOLDFS_FUSE_BENCH_SMALL=1:
+//
+//	VOLDFS_FUSE_BENCH_SMALL=1 go test -run TestBenchSmallFiles -v -timeout 30m ./examples/voldfs-mount
+func TestBenchSmallFiles(t *testing.T) {
+	if os.Getenv("VOLDFS_FUSE_BENCH_SMALL") == "" {
+		t.Skip("set VOLDFS_FUSE_BENCH_SMALL=1 to run the small-file FUSE benchmark")
+	}
+	requireFUSE(t)
+	tree := "src/" + os.Getenv("VOLDFS_FUSE_BENCH_TREE") // under GOROOT
+	if tree == "src/" {
+		tree = "src/net"
+	} else if tree == "src/src" {
+		tree = "src"
+	}
+	dir := t.TempDir()
+	tarball := filepath.Join(dir, "tree.tar")
+	src := runtime.GOROOT()
+	if out, err := exec.Command("tar", "-C", src, "-cf", tarball, tree).CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	n := 0
+	filepath.WalkDir(filepath.Join(src, tree), func(_ string, d os.DirEntry, _ error) error {
+		if d != nil && !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	t.Logf("machine: %d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	t.Logf("| target | untar %s (%d files) | touch 10,000 files |", tree, n)
+	t.Logf("|---|---|---|")
+	targets := []struct{ key, label, store string }{
+		{"local", "local disk", ""},
+		{"mem", "voldfs-mount mem", "mem:"},
+		{"bolt", "voldfs-mount bolt (group commit)", "bolt:" + filepath.Join(dir, "group.db")},
+		{"bolt-always", "voldfs-mount bolt sync=always", "bolt:" + filepath.Join(dir, "always.db") + "?sync=always"},
+	}
+	only := os.Getenv("VOLDFS_FUSE_BENCH_TARGETS") // e.g. "local,bolt"; empty: all
+	for _, tg := range targets {
+		if only != "" && !slices.Contains(strings.Split(only, ","), tg.key) {
+			continue
+		}
+		root := filepath.Join(dir, "local")
+		var m *mounted
+		if tg.store == "" {
+			if err := os.Mkdir(root, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			m, root = testMount(t, tg.store)
+		}
+		run := func(name string, args ...string) time.Duration {
+			t.Helper()
+			start := time.Now()
+			cmd := exec.Command(name, args...)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s: %s %v: %v\n%s", tg.label, name, args, err, out)
+			}
+			return time.Since(start)
+		}
+		untar := run("tar", "-xf", tarball)
+		if err := os.Mkdir(filepath.Join(root, "touch"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		touch := run("sh", "-c", "cd touch && seq -f f%05g 10000 | xargs touch")
+		if ents, err := os.ReadDir(filepath.Join(root, "touch")); err != nil || len(ents) != 10000 {
+			t.Fatalf("%s: touch made %d files: %v", tg.label, len(ents), err)
+		}
+		t.Logf("| %s | %.2f s | %.2f s |", tg.label, untar.Seconds(), touch.Seconds())
+		if m != nil {
+			unmountT(t, m)
+		}
+	}
 }

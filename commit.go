@@ -1,0 +1,283 @@
+package voldfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/voldfs/voldfs/backend"
+)
+
+// The multi-inode commit loop. A namespace change (create, link, unlink,
+// rmdir, rename, exchange) reads the inodes it needs through an mtx, changes
+// private copies of some, and publishes them all with one backend.Commit:
+// puts conditioned on the versions read, Check ops on the inodes it only read
+// (a directory move's ancestor chain), create-only puts for new inodes and
+// deletes. On a conflict it runs again from the latest versions, with the
+// rebase rules of update (cas.go).
+
+// mtx is one attempt of a multi-inode commit.
+type mtx struct {
+	*tx
+	c     *core
+	ctx   context.Context
+	fresh bool // read every inode from the store (after a conflict)
+	order []uint64
+	read  map[uint64]*mread
+	news  []*inode // created inodes (create-only puts)
+}
+
+// mread is an inode an attempt read: the version read, and the working
+// copy if the attempt changes it.
+type mread struct {
+	ci      *cachedInode
+	n       *inode // working copy; nil if only read (a Check op)
+	deleted bool
+}
+
+// get returns a working copy of inode ino that the commit writes back (a put
+// conditioned on the version read). Two gets of one inode return the same
+// copy. A missing inode is ENOENT.
+func (t *mtx) get(ino uint64) (*inode, error) {
+	r, err := t.load(ino)
+	if err != nil {
+		return nil, err
+	}
+	if r.n == nil {
+		r.n = r.ci.n.clone()
+	}
+	return r.n, nil
+}
+
+// peek returns inode ino as read, unchanged: the commit only checks that its
+// version is still current. Do not modify the result.
+func (t *mtx) peek(ino uint64) (*inode, error) {
+	r, err := t.load(ino)
+	if err != nil {
+		return nil, err
+	}
+	if r.n != nil {
+		return r.n, nil
+	}
+	return r.ci.n, nil
+}
+
+// remove makes the commit delete inode ino (read with get or peek before).
+func (t *mtx) remove(ino uint64) { t.read[ino].deleted = true }
+
+// create adds a new inode to the commit, written only if its key is absent.
+func (t *mtx) create(n *inode) { t.news = append(t.news, n) }
+
+func (t *mtx) load(ino uint64) (*mread, error) {
+	if r := t.read[ino]; r != nil {
+		return r, nil
+	}
+	age := time.Duration(-1) // any age: the commit checks the version
+	if t.fresh {
+		age = 0
+	}
+	ci, err := t.c.getInode(t.ctx, ino, age)
+	if err != nil {
+		return nil, err
+	}
+	r := &mread{ci: ci}
+	t.read[ino] = r
+	t.order = append(t.order, ino)
+	return r, nil
+}
+
+// stale reports whether any inode the attempt read has a newer version in
+// the store (reading each again), so that a refusal judged on it must be
+// judged again.
+func (t *mtx) stale(ctx context.Context) (bool, error) {
+	for _, ino := range t.order {
+		ci, err := t.c.getInode(ctx, ino, 0)
+		if errors.Is(err, syscall.ENOENT) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if ci.ver != t.read[ino].ci.ver {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// ops returns the attempt's commit.
+func (t *mtx) ops() []backend.Op {
+	ops := make([]backend.Op, 0, len(t.order)+len(t.news))
+	for _, ino := range t.order {
+		r := t.read[ino]
+		op := backend.Op{Key: t.c.inodeKey(ino), Old: r.ci.ver}
+		switch {
+		case r.deleted:
+			op.Delete = true
+		case r.n != nil:
+			op.Value = encodeInode(r.n)
+		default:
+			op.Check = true
+		}
+		ops = append(ops, op)
+	}
+	for _, n := range t.news {
+		ops = append(ops, backend.Op{Key: t.c.inodeKey(n.ino), Old: backend.NoVersion, Value: encodeInode(n)})
+	}
+	return ops
+}
+
+// updateMany runs fn until one commit publishes what it changed. fn must
+// derive everything from the inodes it reads through t: it runs again on a
+// conflict. An error from fn ends the update (a refusal judged on cached
+// copies is judged again on the latest versions); errNoChange ends it
+// successfully without a write. An error wrapping errOutcomeUnknown means
+// the commit may or may not have been applied: the caller resolves it by
+// reading, never by undoing.
+func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
+	fresh := false
+	missing := 0
+	var lastVers map[uint64]backend.Version // versions behind the last block-missing failure
+	for attempt := 0; ; attempt++ {
+		t := &mtx{tx: &tx{}, c: c, ctx: ctx, fresh: fresh, read: map[uint64]*mread{}}
+		err := fn(t)
+		if err != nil {
+			c.freeBlocks(ctx, t.written)
+			if errors.Is(err, errBlockMissing) {
+				if !retryMissing(err, missing) {
+					return err
+				}
+				vers := t.versions()
+				if sameVersions(vers, lastVers) {
+					missing++
+				}
+				lastVers = vers
+				fresh = true
+				if err := backoff(ctx, attempt+1); err != nil {
+					return err
+				}
+				continue
+			}
+			if !fresh {
+				// A refusal (or "nothing to do") judged on cached copies
+				// may be wrong for the store's versions: judge it again
+				// on them if any is newer.
+				stale, serr := t.stale(ctx)
+				if serr != nil {
+					return serr
+				}
+				fresh = true
+				if stale {
+					continue
+				}
+			}
+			if errors.Is(err, errNoChange) {
+				return nil
+			}
+			return err
+		}
+		ops := t.ops()
+		if len(ops) == 0 {
+			return nil
+		}
+		c.stats.inodeCAS.Add(1)
+		vers, err := backend.Commit(ctx, c.inodes, ops)
+		if err == nil {
+			for i, ino := range t.order {
+				r := t.read[ino]
+				switch {
+				case r.deleted:
+					c.dropInode(ino)
+				case r.n != nil:
+					c.putInode(r.n, vers[i])
+				}
+			}
+			for i, n := range t.news {
+				c.putInode(n, vers[len(t.order)+i])
+			}
+			c.freeBlocks(ctx, t.freed)
+			return nil
+		}
+		if !errors.Is(err, backend.ErrConflict) {
+			for _, ino := range t.order {
+				c.dropInode(ino)
+			}
+			for _, n := range t.news {
+				c.dropInode(n.ino)
+			}
+			switch {
+			case errors.Is(err, backend.ErrTooLarge):
+				c.freeBlocks(ctx, t.written)
+				return fmt.Errorf("commit: %w", syscall.EFBIG)
+			case errors.Is(err, backend.ErrInvalidKey), errors.Is(err, errors.ErrUnsupported), errors.Is(err, backend.ErrClosed):
+				c.freeBlocks(ctx, t.written)
+				return fmt.Errorf("commit: %w", err)
+			}
+			// The outcome is unknown: blocks the attempt wrote may be
+			// live. Leave them (GC finds them if not).
+			return fmt.Errorf("commit: %w (%w)", err, errOutcomeUnknown)
+		}
+		c.stats.conflicts.Add(1)
+		c.freeBlocks(ctx, t.written)
+		var ce *backend.ConflictError
+		if errors.As(err, &ce) {
+			for _, n := range t.news {
+				if c.inodeKey(n.ino) == ce.Key {
+					c.dropInode(n.ino) // a number collision: fn draws another
+				}
+			}
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
+		fresh = true
+	}
+}
+
+func (t *mtx) versions() map[uint64]backend.Version {
+	m := make(map[uint64]backend.Version, len(t.read))
+	for ino, r := range t.read {
+		m[ino] = r.ci.ver
+	}
+	return m
+}
+
+func sameVersions(a, b map[uint64]backend.Version) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// outcomeUnknown reports whether err leaves a commit's outcome unknown.
+func outcomeUnknown(err error) bool { return errors.Is(err, errOutcomeUnknown) }
+
+// resolve settles a commit error: if the outcome is unknown and applied
+// (read from the store) reports that the commit's effect is there, the
+// operation succeeded. Otherwise err stands.
+func (c *core) resolve(ctx context.Context, err error, applied func(ctx context.Context) (bool, error)) error {
+	if err == nil || !outcomeUnknown(err) {
+		return err
+	}
+	ctx = context.WithoutCancel(ctx)
+	for attempt := 0; attempt < 4; attempt++ {
+		ok, rerr := applied(ctx)
+		if rerr == nil {
+			if ok {
+				return nil
+			}
+			return err
+		}
+		if berr := backoff(ctx, attempt+1); berr != nil {
+			break
+		}
+	}
+	return err
+}
