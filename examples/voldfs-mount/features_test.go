@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -188,4 +189,26 @@ func TestSpecialFiles(t *testing.T) {
 func errnoOf(err error) syscall.Errno {
 	errno, _ := err.(syscall.Errno)
 	return errno
+}
+
+// TestFUSEDescriptorCloseOnExec: the mount's /dev/fuse descriptors are not
+// inherited by child processes (one outliving the server would keep the
+// connection alive and the mount hanging).
+func TestFUSEDescriptorCloseOnExec(t *testing.T) {
+	testMount(t, "mem:")
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	found := 0
+	for _, e := range ents {
+		if target, _ := os.Readlink("/proc/self/fd/" + e.Name()); target != "/dev/fuse" {
+			continue
+		}
+		found++
+		fd := 0
+		fmt.Sscan(e.Name(), &fd)
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		require.NoError(t, err)
+		assert.NotZero(t, flags&unix.FD_CLOEXEC, "fd %d", fd)
+	}
+	assert.NotZero(t, found, "no /dev/fuse descriptor")
 }

@@ -34,6 +34,10 @@ import (
 //     its descriptors of the open file was closed before RELEASE.) F_GETLK
 //     and F_OFD_GETLK report an OFD holder as a POSIX one.
 //
+// The kernel sends RELEASE asynchronously, just after the last close(2)
+// returns, so a flock or OFD lock lingers for a moment after that close: a
+// non-blocking request at once may get EAGAIN, a waiting one gets the lock.
+//
 // A conflicting lock held through another mount is reported with pid 0:
 // its pid is another machine's.
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -57,7 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.DurationVar(&c.lockTimeout, "lock-timeout", voldfs.DefaultLockTimeout, "how long this mount may be unreachable before other clients break its locks")
 	fl.DurationVar(&c.grace, "grace", time.Hour, "with -fsck: leave objects younger than this alone (clients may be using them)")
 	fl.Usage = func() {
-		fmt.Fprintf(stderr, "usage: voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-o allow_other] MOUNTPOINT\n"+
+		fmt.Fprintf(stderr, "usage: voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-lock-timeout D] [-o allow_other] MOUNTPOINT\n"+
 			"       voldfs-mount [-store URL] [-blocks URL] [-name FS] -fsck [-repair] [-gc] [-grace D]\n")
 		fl.PrintDefaults()
 	}
@@ -275,12 +276,35 @@ func mount(c *config, stderr io.Writer) (*mounted, error) {
 		go server.Serve()
 		err = server.WaitMount()
 	}
+	if err == nil {
+		closeOnExecFUSE()
+	}
 	if err != nil {
 		vfs.Close()
 		store.Close()
 		return nil, fmt.Errorf("mount %s: %w", c.mountpoint, err)
 	}
 	return &mounted{server: server, vfs: vfs, store: store, dir: c.mountpoint}, nil
+}
+
+// closeOnExecFUSE marks the process's /dev/fuse descriptors close-on-exec:
+// go-fuse opens (or receives) them without it, so a child process would
+// inherit the mount's connection and keep it alive, with nobody serving it,
+// after this process dies (every access to the mount then hangs).
+func closeOnExecFUSE() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if t, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && t == "/dev/fuse" {
+			syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_SETFD, syscall.FD_CLOEXEC)
+		}
+	}
 }
 
 // runFsck checks the filesystem and prints what it found.
