@@ -245,8 +245,8 @@ func (f *File) GetLock(ctx context.Context, l Lock) (Lock, error) {
 
 // ReleaseLocks releases what closing a descriptor does: the POSIX locks of
 // owner on the file and, if release is set (the last close of f), f's own
-// flock and OFD locks. File.Close does not release locks itself yet; call
-// this before it (FS.Close releases everything). An unlock goes ahead even
+// flock and OFD locks (File.Close releases f's own ones itself; FS.Close
+// releases everything). An unlock goes ahead even
 // for a lost session, and then reports ENOLCK.
 func (f *File) ReleaseLocks(ctx context.Context, owner uint64, release bool) error {
 	ctx, cancel := f.fs.lockCtx(ctx)

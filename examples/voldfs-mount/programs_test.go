@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -89,15 +91,48 @@ func TestHelperProcess(t *testing.T) {
 		if err := f.Close(); err != nil {
 			fail("close: %v", err)
 		}
+	case "mmap": // mmap FILE SIZE: write through a shared mapping, then at each stdin line go on (see TestMmapShared)
+		size, err := strconv.Atoi(args[1])
+		if err != nil {
+			fail("size: %v", err)
+		}
+		f, err := os.OpenFile(args[0], os.O_RDWR, 0)
+		if err != nil {
+			fail("open: %v", err)
+		}
+		m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			fail("mmap: %v", err)
+		}
+		for i := 0; i < size; i += 1000 {
+			copy(m[i:], "mmap!")
+		}
+		in := bufio.NewReader(os.Stdin)
+		fmt.Println("written")
+		in.ReadString('\n')
+		copy(m[5000:], "second")
+		if err := unix.Msync(m, unix.MS_SYNC); err != nil {
+			fail("msync: %v", err)
+		}
+		fmt.Println("synced")
+		in.ReadString('\n')
+		if err := unix.Munmap(m); err != nil {
+			fail("munmap: %v", err)
+		}
+		if err := f.Close(); err != nil {
+			fail("close: %v", err)
+		}
 	default:
 		fail("unknown helper action %q", action)
 	}
 	os.Exit(0)
 }
 
-// TestMmapShared: a shared mapping written in this process is read by
+// TestMmapShared: a shared mapping written in one process is read by
 // another process that opens the file, and after msync and munmap nothing
-// is lost.
+// is lost. The mapping lives in a child: a page fault of the FUSE server's
+// own process on its own mount can wait for a request that a stopped world
+// (the Go garbage collector) never serves, and hang the test.
 func TestMmapShared(t *testing.T) {
 	for name, store := range stores(t) {
 		t.Run(name, func(t *testing.T) {
@@ -107,20 +142,33 @@ func TestMmapShared(t *testing.T) {
 			if err := os.WriteFile(p, bytes.Repeat([]byte{'.'}, size), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			f, err := os.OpenFile(p, os.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-			if err != nil {
-				t.Fatal(err)
-			}
 			want := bytes.Repeat([]byte{'.'}, size)
 			for i := 0; i < size; i += 1000 {
-				copy(m[i:], "mmap!")
 				copy(want[i:], "mmap!")
 			}
+			w := child(t, "mmap", p, strconv.Itoa(size))
+			stdin, err := w.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stdout, err := w.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Stderr = os.Stderr
+			if err := w.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer w.Wait()
+			defer stdin.Close()
+			lines := bufio.NewReader(stdout)
+			step := func(want string) {
+				t.Helper()
+				if got, err := lines.ReadString('\n'); err != nil || strings.TrimSpace(got) != want {
+					t.Fatalf("mapping process: %q, %v; want %q", got, err, want)
+				}
+			}
+			step("written")
 			out, err := child(t, "read", p).Output()
 			if err != nil || !bytes.Equal(out, want) {
 				t.Errorf("another process reads the mapped file before msync: %d bytes, equal %v, %v", len(out), bytes.Equal(out, want), err)
@@ -128,20 +176,16 @@ func TestMmapShared(t *testing.T) {
 			if out, err := exec.Command("cat", p).Output(); err != nil || !bytes.Equal(out, want) {
 				t.Errorf("cat reads the mapped file before msync: equal %v, %v", bytes.Equal(out, want), err)
 			}
-			// More writes after the other process opened and read.
-			copy(m[5000:], "second")
+			// More writes after the other processes opened and read.
 			copy(want[5000:], "second")
-			if err := unix.Msync(m, unix.MS_SYNC); err != nil {
-				t.Fatal(err)
-			}
+			fmt.Fprintln(stdin)
+			step("synced")
 			if out, err := exec.Command("cat", p).Output(); err != nil || !bytes.Equal(out, want) {
 				t.Errorf("cat after msync: equal %v, %v", bytes.Equal(out, want), err)
 			}
-			if err := unix.Munmap(m); err != nil {
-				t.Fatal(err)
-			}
-			if err := f.Close(); err != nil {
-				t.Fatal(err)
+			fmt.Fprintln(stdin)
+			if err := w.Wait(); err != nil {
+				t.Fatalf("mapping process: %v", err)
 			}
 			if b, err := os.ReadFile(p); err != nil || !bytes.Equal(b, want) {
 				t.Errorf("after munmap and close: equal %v, %v", bytes.Equal(b, want), err)
