@@ -97,30 +97,7 @@ func (c *core) liveEntry(ctx context.Context, e dirEntry) (bool, error) {
 // is EEXIST.
 func (c *core) addEntry(ctx context.Context, dir uint64, name string, child *inode) error {
 	_, err := c.update(ctx, dir, func(t *tx, d *inode) error {
-		if err := checkParent(d); err != nil {
-			return err
-		}
-		e := dirEntry{name: name, ino: child.ino, typ: child.dirType()}
-		root, old, found, err := dirInsert(ctx, t, dirNodes{c}, d.inline, e, false)
-		if err != nil {
-			return err
-		}
-		var gone uint8
-		if found {
-			live, err := c.liveEntry(ctx, old)
-			if err != nil {
-				return err
-			}
-			if live {
-				return syscall.EEXIST
-			}
-			if root, _, _, err = dirInsert(ctx, t, dirNodes{c}, d.inline, e, true); err != nil {
-				return err
-			}
-			gone = old.typ // a dangling entry, replaced
-		}
-		d.setEntries(root, gone, e.typ)
-		return nil
+		return c.insertEntry(ctx, t, d, dirEntry{name: name, ino: child.ino, typ: child.dirType()})
 	})
 	return err
 }
