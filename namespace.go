@@ -205,6 +205,23 @@ func (c *core) removeEntry(ctx context.Context, dir uint64, name string, want ui
 	return removed, err
 }
 
+// lookupIn reads directory dir into t's commit and looks name up in it: a
+// non-directory is ENOTDIR, a missing name ENOENT.
+func (c *core) lookupIn(ctx context.Context, t *mtx, dir uint64, name string) (*inode, dirEntry, error) {
+	d, err := t.get(dir)
+	if err != nil {
+		return nil, dirEntry{}, err
+	}
+	e, found, err := c.entryIn(ctx, d, name)
+	if err != nil {
+		return nil, dirEntry{}, err
+	}
+	if !found {
+		return nil, dirEntry{}, syscall.ENOENT
+	}
+	return d, e, nil
+}
+
 // unlink removes a non-directory entry and drops its link, in one commit.
 func (c *core) unlink(ctx context.Context, dir uint64, name string) error {
 	if err := checkName(name); err != nil {
@@ -214,20 +231,9 @@ func (c *core) unlink(ctx context.Context, dir uint64, name string) error {
 	var removed dirEntry
 	err := c.updateMany(ctx, func(t *mtx) error {
 		gone = 0
-		d, err := t.get(dir)
+		d, e, err := c.lookupIn(ctx, t, dir, name)
 		if err != nil {
 			return err
-		}
-		if !d.isDir() {
-			return syscall.ENOTDIR
-		}
-		ns := dirNodes{c}
-		e, found, err := dirLookup(ctx, ns, d.inline, name)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return syscall.ENOENT
 		}
 		if e.typ == typeDir {
 			return syscall.EISDIR
@@ -238,7 +244,7 @@ func (c *core) unlink(ctx context.Context, dir uint64, name string) error {
 		} else if err != nil {
 			return err
 		}
-		root, old, _, err := dirRemove(ctx, t.tx, ns, d.inline, name)
+		root, old, _, err := dirRemove(ctx, t.tx, dirNodes{c}, d.inline, name)
 		if err != nil {
 			return err
 		}
@@ -367,20 +373,9 @@ func (c *core) rmdir(ctx context.Context, dir uint64, name string) error {
 	}
 	var child uint64
 	err := c.updateMany(ctx, func(t *mtx) error {
-		d, err := t.get(dir)
+		d, e, err := c.lookupIn(ctx, t, dir, name)
 		if err != nil {
 			return err
-		}
-		if !d.isDir() {
-			return syscall.ENOTDIR
-		}
-		ns := dirNodes{c}
-		e, found, err := dirLookup(ctx, ns, d.inline, name)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return syscall.ENOENT
 		}
 		n, err := t.get(e.ino)
 		if err != nil {
@@ -397,7 +392,7 @@ func (c *core) rmdir(ctx context.Context, dir uint64, name string) error {
 		n.flags |= flagDead
 		n.nlink = 0
 		n.ctime = now()
-		root, old, _, err := dirRemove(ctx, t.tx, ns, d.inline, name)
+		root, old, _, err := dirRemove(ctx, t.tx, dirNodes{c}, d.inline, name)
 		if err != nil {
 			return err
 		}
