@@ -314,7 +314,7 @@ func (c *core) readDir(ctx context.Context, dir uint64, cookie uint64, n int) ([
 		return nil, syscall.ENOTDIR
 	}
 	ents, cookies, err := dirList(ctx, dirNodes{c}, ci.n.inline, cookie, n)
-	for attempt := 0; errors.Is(err, errBlockMissing) && attempt < 8; attempt++ {
+	for attempt := 0; retryMissing(err, attempt); attempt++ {
 		// A newer version freed the nodes of the one we read (even a
 		// fresh read can lose that race): read the latest and retry. A
 		// block missing from an unchanged version is corruption.
