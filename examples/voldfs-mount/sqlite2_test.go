@@ -76,6 +76,10 @@ func TestSQLiteTwoMounts(t *testing.T) {
 					if err != nil {
 						return err
 					}
+					// Let the other mount's writer in: SQLite's busy
+					// handler polls, and a writer that relocks at once
+					// would run all its transactions in one burst.
+					time.Sleep(2 * time.Millisecond)
 				}
 				return nil
 			}()
@@ -123,6 +127,15 @@ func TestSQLiteTwoMounts(t *testing.T) {
 		out, err = c.do("SELECT count(*), count(DISTINCT w || '-' || n) FROM t;")
 		assert.NoError(t, err)
 		assert.Equal(t, want, out, "final count on mount %d", i)
+		// The writers took turns: each wrote after reading the other's
+		// commits (else the test proves nothing across mounts).
+		out, err = c.do("SELECT count(*) FROM t a JOIN t b ON b.id = a.id + 1 WHERE a.w != b.w;")
+		assert.NoError(t, err)
+		turns, _ := strconv.Atoi(out)
+		assert.Positive(t, turns, "turns between the writers: %q", out)
+		if i == 0 {
+			t.Logf("%d turns between the writers", turns)
+		}
 		assert.NoError(t, c.close())
 	}
 	t.Logf("2 mounts x 1 writer x %d transactions (%v retries after SQLITE_BUSY), %d counts: %v",
