@@ -173,7 +173,25 @@ func (n *node) setlk(ctx context.Context, fh gofs.FileHandle, owner uint64, lk *
 	if errors.Is(err, context.Canceled) {
 		return syscall.EINTR
 	}
+	if err == nil && l.Type != voldfs.UnlockLock {
+		n.revalidate(ctx)
+	}
 	return toErrno(err)
+}
+
+// revalidate drops the kernel's cached pages and attributes of the file
+// after a lock acquisition when the inode changed since they were cached:
+// the library fetched the inode afresh, but a program that keeps the file
+// open across transactions (SQLite) would otherwise read pages from
+// before another mount's commit. Keep-cache is decided at open only.
+func (n *node) revalidate(ctx context.Context) {
+	a, err := n.vol.ino.GetAttr(ctx, n.ino())
+	if err != nil {
+		return // the read or write that follows reports it
+	}
+	if v := a.Ctime.UnixNano(); n.cached.Swap(v) != v {
+		n.NotifyContent(0, 0)
+	}
 }
 
 // releaseLocks releases what the last close of an open file leaves: the

@@ -211,6 +211,12 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 // old data after a newer close.
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	f, err := n.vol.ino.Open(detach(ctx), n.ino(), openFlags(flags))
+	if errors.Is(err, fs.ErrNotExist) {
+		// The inode went through another client while the kernel's
+		// dentry still names it: ESTALE makes the kernel look the name
+		// up again and retry (an O_CREAT open then creates the file).
+		return nil, 0, syscall.ESTALE
+	}
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
