@@ -37,6 +37,14 @@
 //     the cached attributes too (inode notify), so a reader that opens
 //     after a writer closed sees the writer's data, with its size, even
 //     when size and mtime did not change.
+//   - Taking a lock (flock, fcntl) revalidates the same way: if the file
+//     changed since the kernel cached it, its pages and attributes are
+//     dropped, so a program that reads under a lock (SQLite) sees what the
+//     last holder wrote through another mount. Releasing a lock commits the
+//     file's buffered writes first.
+//   - An open of a name whose file another client removed answers ESTALE,
+//     so the kernel looks the name up again (an O_CREAT open then creates
+//     it) instead of failing on a name it still has cached.
 //   - Writes are buffered in the library, in one state for all the open
 //     files of an inode in this mount (so a read through any descriptor, of
 //     any process, sees every write at once, and stat sees their size), and
