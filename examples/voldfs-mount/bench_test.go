@@ -292,7 +292,7 @@ func TestBenchBolt(t *testing.T) {
 			return nil
 		})
 		tarballs = append(tarballs, tb)
-		labels = append(labels, fmt.Sprintf("src/%s (%d files)", strings.TrimSuffix(tr, "."), n))
+		labels = append(labels, fmt.Sprintf("%s (%d files)", filepath.Join("src", tr), n))
 	}
 	// The 1 GiB source: pseudo-random bytes on tmpfs, which drop_caches
 	// leaves alone.
