@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/voldfs/voldfs/backend"
@@ -82,12 +83,16 @@ func (s *Store) WaitChange(ctx context.Context, key string, ver backend.Version)
 	case <-ctx.Done():
 		return fmt.Errorf("redis: watch %q: %w", key, ctx.Err())
 	}
-	vals, err := s.client.HMGet(ctx, k, "d", "v").Result()
-	if err != nil {
+	cur, err := s.client.HGet(ctx, k, "v").Result()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		if ver != backend.NoVersion {
+			return nil // deleted
+		}
+	case err != nil:
 		return s.fail(ctx, "watch", key, err)
-	}
-	if _, cur, err := decodeItem(vals); cur != ver || err != nil && !errors.Is(err, backend.ErrNotFound) {
-		return nil // changed, or not a record: let the caller read it
+	case cur != strconv.FormatUint(uint64(ver), 10):
+		return nil // changed
 	}
 	select {
 	case err := <-changed:
