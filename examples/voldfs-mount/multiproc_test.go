@@ -141,31 +141,8 @@ func TestSQLite(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					err := func() error {
-						p, err := startSQLite(bin, db)
-						if err != nil {
-							return err
-						}
-						// sqlite3 exits 1 after any failed statement,
-						// the busy ones retried here included.
-						defer p.close()
-						for i := 0; i < perWriter; i++ {
-							n, err := p.retry("BEGIN IMMEDIATE;")
-							retries[w] += n
-							if err != nil {
-								return err
-							}
-							if err := p.must(fmt.Sprintf("INSERT INTO t(w, n, pad) VALUES(%d, %d, hex(randomblob(%d)));", w, i, 50+i%400)); err != nil {
-								return err
-							}
-							n, err = p.retry("COMMIT;")
-							retries[w] += n
-							if err != nil {
-								return err
-							}
-						}
-						return nil
-					}()
+					n, err := sqliteWriter(bin, db, w, perWriter, 0)
+					retries[w] += n
 					if err != nil {
 						t.Errorf("writer %d: %v", w, err)
 					}
@@ -347,4 +324,38 @@ func TestGitClone(t *testing.T) {
 	// Rewrite history in place (a repack writes and renames packs).
 	git(clone, "gc", "-q", "--aggressive")
 	git(clone, "fsck", "--full", "--strict")
+}
+
+// sqliteWriter runs n transactions of writer w on db with sqlite3 (bin),
+// each BEGIN IMMEDIATE; INSERT; COMMIT with the busy ones retried, pausing
+// pause after each commit, and returns how many statements were retried.
+func sqliteWriter(bin, db string, w, n int, pause time.Duration) (retries int, err error) {
+	p, err := startSQLite(bin, db)
+	if err != nil {
+		return 0, err
+	}
+	// sqlite3 exits 1 after any failed statement, the busy ones retried
+	// here included.
+	defer p.close()
+	for i := 0; i < n; i++ {
+		k, err := p.retry("BEGIN IMMEDIATE;")
+		retries += k
+		if err != nil {
+			return retries, err
+		}
+		// Each insert reads the table first, so a writer working from
+		// stale pages of another process's (or mount's) commits would
+		// reuse an id and fail (or corrupt the file, which
+		// integrity_check finds).
+		if err := p.must(fmt.Sprintf("INSERT INTO t(w, n, pad) VALUES(%d, %d, hex(randomblob(%d)));", w, i, 50+i%400)); err != nil {
+			return retries, err
+		}
+		k, err = p.retry("COMMIT;")
+		retries += k
+		if err != nil {
+			return retries, err
+		}
+		time.Sleep(pause)
+	}
+	return retries, nil
 }

@@ -50,39 +50,11 @@ func TestSQLiteTwoMounts(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := func() error {
-				p, err := startSQLite(bin, db)
-				if err != nil {
-					return err
-				}
-				// sqlite3 exits 1 after any failed statement, the
-				// busy ones retried here included.
-				defer p.close()
-				for i := 0; i < perWriter; i++ {
-					n, err := p.retry("BEGIN IMMEDIATE;")
-					retries[w] += n
-					if err != nil {
-						return err
-					}
-					// Each insert reads the table first, so a writer
-					// working from stale pages of the other mount's
-					// commits would reuse an id and fail (or corrupt the
-					// file, which integrity_check finds).
-					if err := p.must(fmt.Sprintf("INSERT INTO t(w, n, pad) VALUES(%d, %d, hex(randomblob(%d)));", w, i, 50+i%400)); err != nil {
-						return err
-					}
-					n, err = p.retry("COMMIT;")
-					retries[w] += n
-					if err != nil {
-						return err
-					}
-					// Let the other mount's writer in: SQLite's busy
-					// handler polls, and a writer that relocks at once
-					// would run all its transactions in one burst.
-					time.Sleep(2 * time.Millisecond)
-				}
-				return nil
-			}()
+			// The pause lets the other mount's writer in: SQLite's busy
+			// handler polls, and a writer that relocks at once would run
+			// all its transactions in one burst.
+			n, err := sqliteWriter(bin, db, w, perWriter, 2*time.Millisecond)
+			retries[w] += n
 			if err != nil {
 				t.Errorf("writer on mount %d: %v", w, err)
 			}
