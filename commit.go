@@ -14,8 +14,8 @@ import (
 // rmdir, rename, exchange) reads the inodes it needs through an mtx, changes
 // private copies of some, and publishes them all with one backend.Commit:
 // puts conditioned on the versions read, Check ops on the inodes it only read
-// (a directory move's ancestor chain), create-only puts for new inodes and
-// deletes. On a conflict it runs again from the latest versions, with the
+// (a directory move's ancestor chain) and create-only puts for new inodes
+// (an inode whose last link goes is deleted after the commit). On a conflict it runs again from the latest versions, with the
 // rebase rules of update (cas.go).
 
 // mtx is one attempt of a multi-inode commit.
@@ -32,9 +32,8 @@ type mtx struct {
 // mread is an inode an attempt read: the version read, and the working
 // copy if the attempt changes it.
 type mread struct {
-	ci      *cachedInode
-	n       *inode // working copy; nil if only read (a Check op)
-	deleted bool
+	ci *cachedInode
+	n  *inode // working copy; nil if only read (a Check op)
 }
 
 // get returns a working copy of inode ino that the commit writes back (a put
@@ -63,9 +62,6 @@ func (t *mtx) peek(ino uint64) (*inode, error) {
 	}
 	return r.ci.n, nil
 }
-
-// remove makes the commit delete inode ino (read with get or peek before).
-func (t *mtx) remove(ino uint64) { t.read[ino].deleted = true }
 
 // create adds a new inode to the commit, written only if its key is absent.
 func (t *mtx) create(n *inode) { t.news = append(t.news, n) }
@@ -113,12 +109,9 @@ func (t *mtx) ops() []backend.Op {
 	for _, ino := range t.order {
 		r := t.read[ino]
 		op := backend.Op{Key: t.c.inodeKey(ino), Old: r.ci.ver}
-		switch {
-		case r.deleted:
-			op.Delete = true
-		case r.n != nil:
+		if r.n != nil {
 			op.Value = encodeInode(r.n)
-		default:
+		} else {
 			op.Check = true
 		}
 		ops = append(ops, op)
@@ -187,10 +180,7 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 		if err == nil {
 			for i, ino := range t.order {
 				r := t.read[ino]
-				switch {
-				case r.deleted:
-					c.dropInode(ino)
-				case r.n != nil:
+				if r.n != nil {
 					c.putInode(r.n, vers[i])
 				}
 			}

@@ -4,7 +4,6 @@ import (
 	"io/fs"
 	"strconv"
 	"sync"
-	"syscall"
 )
 
 // inode is the one mutable record of a file, directory or symlink: its
@@ -132,11 +131,6 @@ func (n *inode) dirType() uint8 {
 		return typeBlock
 	}
 	return typeOther
-}
-
-// fileMode converts n's Unix mode to an fs.FileMode.
-func (n *inode) fileMode() fs.FileMode {
-	return unixToFileMode(n.mode)
 }
 
 func unixToFileMode(m uint32) fs.FileMode {
@@ -301,12 +295,4 @@ func decodeInode(key string, b []byte) (*inode, error) {
 // inodeKey returns the store key of inode ino.
 func (c *core) inodeKey(ino uint64) string {
 	return c.prefix + "i/" + strconv.FormatUint(ino, 16)
-}
-
-// notDir returns the error for using n where a directory is expected.
-func notDir(n *inode) error {
-	if n.isDir() {
-		return nil
-	}
-	return syscall.ENOTDIR
 }

@@ -257,25 +257,6 @@ func (c *core) rollForward(ctx context.Context, in *intent) error {
 	return err
 }
 
-// swapEntry replaces name's entry, which must still be was, by now, in a
-// directory root; a mismatch is errRenameRace.
-func (c *core) swapEntry(ctx context.Context, t *tx, root []byte, name string, was, now dirEntry) ([]byte, error) {
-	ns := dirNodes{c}
-	e, found, err := dirLookup(ctx, ns, root, name)
-	if err != nil {
-		return nil, err
-	}
-	if !found || e.ino != was.ino {
-		return nil, errRenameRace
-	}
-	now.name = name
-	root, _, _, err = dirInsert(ctx, t, ns, root, now, true)
-	if err != nil {
-		return nil, err
-	}
-	return root, nil
-}
-
 // applyExchange performs (or finishes) a cross-directory exchange: ndir's
 // entry takes the source, then odir's entry takes the target, then moved
 // directories get their new "..". Each step checks whether it was already

@@ -418,34 +418,6 @@ func (c *core) rmdir(ctx context.Context, dir uint64, name string) error {
 	return nil
 }
 
-// markDead marks an empty directory removed; ENOTEMPTY if it has entries.
-func (c *core) markDead(ctx context.Context, ino uint64) error {
-	_, err := c.update(ctx, ino, func(t *tx, n *inode) error {
-		switch {
-		case !n.isDir():
-			return syscall.ENOTDIR
-		case n.dead():
-			return syscall.ENOENT
-		case !dirIsEmpty(n.inline):
-			return syscall.ENOTEMPTY
-		}
-		n.flags |= flagDead
-		n.nlink = 0
-		n.ctime = now()
-		return nil
-	})
-	return err
-}
-
-// revive undoes markDead after the entry removal failed.
-func (c *core) revive(ctx context.Context, ino uint64) {
-	_, _ = c.update(context.WithoutCancel(ctx), ino, func(t *tx, n *inode) error {
-		n.flags &^= flagDead
-		n.nlink = 1
-		return nil
-	})
-}
-
 // link adds a new name for a non-directory inode: one commit adds the entry
 // and the link.
 func (c *core) link(ctx context.Context, ino, dir uint64, name string) (*inode, error) {
