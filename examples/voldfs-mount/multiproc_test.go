@@ -265,11 +265,6 @@ func (p *sqliteProc) close() error {
 	return p.cmd.Wait()
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
 // TestGitClone clones a repository of a few hundred commits and files into
 // the mount and checks it with git fsck --full.
 func TestGitClone(t *testing.T) {
