@@ -319,9 +319,10 @@ func writeErr(op, key string, err error) error {
 	switch {
 	case strings.Contains(msg, "object too large"):
 		return fmt.Errorf("memcache: %s %q: %v: %w", op, key, err, backend.ErrTooLarge)
-	case strings.Contains(msg, "out of memory"):
+	case strings.Contains(strings.ToLower(msg), "out of memory"):
 		// With -M, memcached refuses the item ("SERVER_ERROR out of
-		// memory storing object") rather than evict: nothing was stored.
+		// memory storing object", or "Out of memory during read" for a
+		// large one) rather than evict: nothing was stored.
 		return fmt.Errorf("memcache: %s %q: server memory full (-m): %v: %w", op, key, err, backend.ErrNoSpace)
 	}
 	return fmt.Errorf("memcache: %s %q: %w", op, key, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/voldfs/voldfs/internal/testserver"
 )
 
 // TestFallocateMount runs fallocate(2)'s modes through the kernel: mode 0
@@ -174,4 +177,43 @@ func TestStatfsMount(t *testing.T) {
 	require.NoError(t, os.Remove(p))
 	b2, i2 := waitFor("after deleting it", func(b, i uint64) bool { return b <= b0 && i == i0 })
 	t.Logf("used after deleting: %d bytes, %d inodes", b2, i2)
+}
+
+// TestNoSpaceMount: through the kernel, a memcached that is full (-M, a
+// small -m) makes writing a file fail with ENOSPC, not EIO; the files
+// written before read back intact, and after deleting some a new file fits.
+func TestNoSpaceMount(t *testing.T) {
+	_, mp := testMount(t, "memcache://"+testserver.MemcachedMemory(t, 16))
+	content := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1<<20) }
+	name := func(i int) string { return filepath.Join(mp, fmt.Sprintf("f%d", i)) }
+	var n int
+	var full error
+	for ; n < 200; n++ {
+		if full = os.WriteFile(name(n), content(n), 0o644); full != nil {
+			break
+		}
+	}
+	t.Logf("%d files of 1 MiB written, then: %v", n, full)
+	require.Error(t, full, "16 MiB of memcached holds fewer than 200 MiB")
+	assert.ErrorIs(t, full, unix.ENOSPC)
+	require.NotZero(t, n)
+	for i := range n {
+		got, err := os.ReadFile(name(i))
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(content(i), got), "f%d reads back", i)
+	}
+	for i := range n/2 + 1 {
+		require.NoError(t, os.Remove(name(i)))
+	}
+	var err error
+	for range 50 { // the library frees the blocks in the background
+		if err = os.WriteFile(filepath.Join(mp, "again"), content(7), 0o644); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.NoError(t, err, "a write after deleting files")
+	got, err := os.ReadFile(filepath.Join(mp, "again"))
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(content(7), got))
 }
