@@ -22,9 +22,14 @@
 // # Objects in the store
 //
 // Under the filesystem's prefix: a superblock ("super", created once), one
-// inode per file, directory or symlink ("i/<ino hex>", mutable, changed only by
-// CAS), write-once blocks ("b/<ref hex>": file data, file index nodes,
-// directory trie nodes) and the rename lease ("rename"). Every record has one
+// inode per file, directory, symlink or special file ("i/<ino hex>", mutable,
+// changed only by CAS or a multi-key commit), write-once blocks ("b/<ref
+// hex>": file data, file index nodes, directory trie nodes, large xattr
+// sets), one lock table per locked inode ("l/<ino hex>"), one session record
+// per FS that locks ("s/<id hex>"), and, from older clients only, the rename
+// lease ("rename"). On stores without native multi-key commits the inode
+// records may hold backend/txn's locks while a commit is in flight. Every
+// record has one
 // frame, the same for all kinds: a kind, a format version, the payload and a
 // CRC-32C; decoders are bounds-checked and fuzzed, and a bad value is an
 // error naming its key.

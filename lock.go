@@ -30,6 +30,10 @@ const lockEOF = uint64(math.MaxInt64) + 1
 // maxLockWait bounds the pause between two tries of a waiting lock.
 const maxLockWait = 100 * time.Millisecond
 
+// maxWatchedWait bounds the pause between two tries of a waiting lock on a
+// store that wakes it when the lock table changes.
+const maxWatchedWait = time.Second
+
 // lockEnt is one lock of the table. end is exclusive.
 type lockEnt struct {
 	kind       LockKind
@@ -285,6 +289,7 @@ func (c *core) setLock(ctx context.Context, s *session, ino uint64, req lockEnt,
 		}
 		unlock := s.lockIno(ino)
 		res, err := c.tryLock(ctx, s, ino, &req, attempt == 0)
+		_, ver, seen := s.cachedTable(ino) // the table res was judged on
 		unlock()
 		switch res {
 		case tryDone:
@@ -310,7 +315,7 @@ func (c *core) setLock(ctx context.Context, s *session, ino uint64, req lockEnt,
 			if !wait {
 				return errWouldBlock
 			}
-			if err := lockWait(ctx, waits); err != nil {
+			if err := c.lockWait(ctx, s, ino, ver, seen, waits); err != nil {
 				return err
 			}
 			waits++
@@ -401,11 +406,28 @@ func lockCtxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// lockWait sleeps before the next try of a waiting lock: jittered,
-// doubling from 1 ms to maxLockWait, or until ctx is done (EINTR).
-func lockWait(ctx context.Context, n int) error {
+// lockWait pauses before the next try of a waiting lock, which found
+// inode ino's table at version ver (if seen) holding a conflicting lock:
+// jittered, doubling from 1 ms to maxLockWait, or until ctx is done
+// (EINTR). On a store that can watch a key (backend.Watcher) it waits for
+// the table to change instead, so the waiter tries again within a round
+// trip of the unlock, bounded by maxWatchedWait (and an eighth of the
+// session timeout), the schedule on which a waiter re-checks that the
+// holder's session still lives.
+func (c *core) lockWait(ctx context.Context, s *session, ino uint64, ver backend.Version, seen bool, n int) error {
 	d := min(time.Millisecond<<min(n, 10), maxLockWait)
 	d = d/2 + rand.N(d/2+1)
+	if _, ok := c.inodes.(backend.Watcher); ok && seen {
+		// d stays the pause if the watch fails.
+		w := max(min(maxWatchedWait, s.timeout/8), maxLockWait)
+		wctx, cancel := context.WithTimeout(ctx, w/2+rand.N(w/2+1))
+		defer cancel()
+		_ = backend.WaitChange(wctx, c.inodes, c.lockKey(ino), ver, d) // nil or wctx's error
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (%w)", syscall.EINTR, ctx.Err())
+		}
+		return nil
+	}
 	tm := time.NewTimer(d)
 	defer tm.Stop()
 	select {

@@ -15,8 +15,9 @@ import (
 // per op, its kind ("p" put, "d" delete, "c" check), its condition ("" any,
 // "0" absent, else the version) and its value. It checks every condition
 // first and returns -i if op i's fails; otherwise it writes, drawing each
-// put's version as writeScript does, and returns the versions as strings
-// ("0" for deletes and checks).
+// put's version as writeScript does, announces every write on its key's
+// watch channel (see watch.go), and returns the versions as strings ("0"
+// for deletes and checks).
 var commitScript = goredis.NewScript(`
 local n = #KEYS / 2
 for i = 1, n do
@@ -46,6 +47,9 @@ for i = 1, n do
     out[i] = s
   elseif kind == 'd' then
     redis.call('DEL', KEYS[i])
+  end
+  if kind ~= 'c' then
+    redis.pcall('SPUBLISH', 'voldfs watch ' .. string.sub(KEYS[n + i], 16) .. KEYS[i], out[i])
   end
 end
 return out

@@ -210,8 +210,9 @@ func decodeItem(vals []any) ([]byte, backend.Version, error) {
 
 // writeScript writes ARGV[2] to hash KEYS[1] if its version is ARGV[1] ("0":
 // if it is absent; "": whatever it is), drawing the new version from the slot
-// counter KEYS[2] as the package comment describes. It returns the new version,
-// or 0 on a version mismatch.
+// counter KEYS[2] as the package comment describes, and announces the new
+// version on the key's watch channel (see watch.go). It returns the new
+// version, or 0 on a version mismatch.
 var writeScript = goredis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'v')
 local old = ARGV[1]
@@ -228,17 +229,19 @@ if cur and tonumber(cur) + 1 > nv then nv = tonumber(cur) + 1 end
 local s = string.format('%.0f', nv)
 redis.call('SET', KEYS[2], s)
 redis.call('HSET', KEYS[1], 'd', ARGV[2], 'v', s)
+redis.pcall('SPUBLISH', 'voldfs watch ' .. string.sub(KEYS[2], 16) .. KEYS[1], s)
 return nv
 `)
 
 // deleteScript deletes hash KEYS[1] if its version is ARGV[1] ("": whatever it
-// is). It returns 1 if it deleted the key, 0 if the key is absent and -1 on a
+// is), announcing it on the watch channel ARGV[2]. It returns 1 if it deleted the key, 0 if the key is absent and -1 on a
 // version mismatch.
 var deleteScript = goredis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'v')
 if not cur then return 0 end
 if ARGV[1] ~= '' and cur ~= ARGV[1] then return -1 end
 redis.call('DEL', KEYS[1])
+redis.pcall('SPUBLISH', ARGV[2], '0')
 return 1
 `)
 
@@ -282,7 +285,8 @@ func (s *Store) Delete(ctx context.Context, key string, old backend.Version) err
 	if old == backend.AnyVersion {
 		arg = ""
 	}
-	res, err := deleteScript.Run(ctx, s.client, []string{s.prefix + key}, arg).Int64()
+	k := s.prefix + key
+	res, err := deleteScript.Run(ctx, s.client, []string{k}, arg, watchChannel(k)).Int64()
 	if err != nil {
 		return s.fail(ctx, "delete", key, err)
 	}

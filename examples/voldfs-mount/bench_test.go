@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -246,6 +247,140 @@ func TestBenchSmallFiles(t *testing.T) {
 			t.Fatalf("%s: touch made %d files: %v", tg.label, len(ents), err)
 		}
 		t.Logf("| %s | %.2f s | %.2f s |", tg.label, untar.Seconds(), touch.Seconds())
+		if m != nil {
+			unmountT(t, m)
+		}
+	}
+}
+
+// TestBenchBolt measures, through the mount on bolt (group commit, the
+// default) beside the memory store and a directory of the local disk, in
+// one run: rm -rf of extracted Go source trees (src/net and the whole of
+// src; their untar is timed too), a sequential write of 1 GiB with dd
+// bs=1M conv=fsync, and a cold read of it with dd bs=1M. Before the cold
+// read the page cache is dropped, and the bolt mount is remounted (the
+// memory store cannot be: its read is cold only in the kernel's cache).
+// VOLDFS_FUSE_BENCH_TARGETS picks some of local, mem, bolt and
+// bolt-always; VOLDFS_FUSE_BENCH_TREES the trees under GOROOT/src (default
+// "net,."). It runs only with VOLDFS_FUSE_BENCH_BOLT=1, as root:
+//
+//	VOLDFS_FUSE_BENCH_BOLT=1 go test -run TestBenchBolt -v -timeout 30m ./examples/voldfs-mount
+func TestBenchBolt(t *testing.T) {
+	if os.Getenv("VOLDFS_FUSE_BENCH_BOLT") == "" {
+		t.Skip("set VOLDFS_FUSE_BENCH_BOLT=1 to run the bolt FUSE benchmark")
+	}
+	requireFUSE(t)
+	if os.Geteuid() != 0 {
+		t.Skip("the benchmark drops the page cache before the cold read: run as root")
+	}
+	dir := t.TempDir()
+	trees := strings.Split(os.Getenv("VOLDFS_FUSE_BENCH_TREES"), ",")
+	if trees[0] == "" {
+		trees = []string{"net", "."}
+	}
+	var tarballs, labels []string
+	for i, tr := range trees {
+		tb := filepath.Join(dir, fmt.Sprint("tree", i, ".tar"))
+		if out, err := exec.Command("tar", "-C", filepath.Join(runtime.GOROOT(), "src"), "-cf", tb, tr).CombinedOutput(); err != nil {
+			t.Fatalf("tar %s: %v\n%s", tr, err, out)
+		}
+		n := 0
+		filepath.WalkDir(filepath.Join(runtime.GOROOT(), "src", tr), func(_ string, d os.DirEntry, _ error) error {
+			if d != nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		tarballs = append(tarballs, tb)
+		labels = append(labels, fmt.Sprintf("%s (%d files)", filepath.Join("src", tr), n))
+	}
+	// The 1 GiB source: pseudo-random bytes on tmpfs, which drop_caches
+	// leaves alone.
+	src, err := os.CreateTemp("/dev/shm", "voldfs-bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(src.Name())
+	r := rand.NewChaCha8([32]byte{1})
+	buf := make([]byte, 1<<20)
+	for i := 0; i < 1024; i++ {
+		r.Read(buf)
+		if _, err := src.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Logf("machine: %d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	head := "| target |"
+	for _, l := range labels {
+		head += fmt.Sprintf(" untar %s | rm -rf it |", l)
+	}
+	t.Log(head + " dd write 1 GiB conv=fsync | cold dd read 1 GiB |")
+	t.Log("|---|" + strings.Repeat("---:|", 2*len(labels)+2))
+	targets := []struct{ key, label, store string }{
+		{"local", "local disk", ""},
+		{"mem", "voldfs-mount mem", "mem:"},
+		{"bolt", "voldfs-mount bolt (group commit)", "bolt:" + filepath.Join(dir, "group.db")},
+		{"bolt-always", "voldfs-mount bolt sync=always", "bolt:" + filepath.Join(dir, "always.db") + "?sync=always"},
+	}
+	only := os.Getenv("VOLDFS_FUSE_BENCH_TARGETS")
+	if only == "" {
+		only = "local,mem,bolt"
+	}
+	for _, tg := range targets {
+		if !slices.Contains(strings.Split(only, ","), tg.key) {
+			continue
+		}
+		root := filepath.Join(dir, "local")
+		var m *mounted
+		if tg.store == "" {
+			if err := os.Mkdir(root, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			m, root = testMount(t, tg.store)
+		}
+		run := func(name string, args ...string) time.Duration {
+			t.Helper()
+			start := time.Now()
+			cmd := exec.Command(name, args...)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s: %s %v: %v\n%s", tg.label, name, args, err, out)
+			}
+			return time.Since(start)
+		}
+		row := "| " + tg.label + " |"
+		for i, tb := range tarballs {
+			sub := fmt.Sprint("t", i)
+			if err := os.Mkdir(filepath.Join(root, sub), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			untar := run("tar", "-C", sub, "-xf", tb)
+			run("sync")
+			rm := run("rm", "-rf", sub)
+			row += fmt.Sprintf(" %.2f s | %.2f s |", untar.Seconds(), rm.Seconds())
+		}
+		write := run("dd", "if="+src.Name(), "of=big", "bs=1M", "conv=fsync")
+		if m != nil && tg.key != "mem" {
+			unmountT(t, m)
+			m = remount(t, tg.store, root)
+		}
+		run("sync")
+		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil {
+			t.Fatal(err)
+		}
+		read := run("dd", "if=big", "of=/dev/null", "bs=1M")
+		if fi, err := os.Stat(filepath.Join(root, "big")); err != nil || fi.Size() != 1<<30 {
+			t.Fatalf("%s: big: %v, %v", tg.label, fi, err)
+		}
+		os.Remove(filepath.Join(root, "big"))
+		const gib = 1 << 30
+		row += fmt.Sprintf(" %.0f MB/s (%.2f s) | %.0f MB/s (%.2f s) |", gib/1e6/write.Seconds(), write.Seconds(), gib/1e6/read.Seconds(), read.Seconds())
+		t.Log(row)
 		if m != nil {
 			unmountT(t, m)
 		}

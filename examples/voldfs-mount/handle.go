@@ -108,8 +108,12 @@ func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	return 0
 }
 
-// Fsyncdir has nothing to do: directory changes are committed at once.
-func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno { return 0 }
+// Fsyncdir makes the directory's changes durable. They are committed at
+// once, but a store with group commit (bolt) acknowledges them before they
+// are on disk: FS.Sync waits for everything acknowledged so far.
+func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	return toErrno(d.vol.vfs.Sync())
+}
 
 // Releasedir drops the listing.
 func (d *dirHandle) Releasedir(ctx context.Context, flags uint32) {}
