@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -73,6 +74,9 @@ func (c *core) putRecord(ctx context.Context, kind byte, payload, record []byte)
 	ref := newBlockRef()
 	c.stats.blockPuts.Add(1)
 	if _, err := backend.Put(ctx, c.blocks, c.blockKey(ref), record); err != nil {
+		if errors.Is(err, backend.ErrNoSpace) {
+			return blockRef{}, fmt.Errorf("put block %s: %w (%w)", c.blockKey(ref), syscall.ENOSPC, err)
+		}
 		return blockRef{}, fmt.Errorf("put block %s: %w", c.blockKey(ref), err)
 	}
 	if kind != recIndex {

@@ -101,6 +101,12 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 			c.freeBlocks(ctx, t.freed)
 			return n, nil
 		}
+		if errors.Is(err, backend.ErrNoSpace) {
+			// A refusal: nothing was stored.
+			c.dropInode(ino)
+			c.freeBlocks(ctx, t.written)
+			return nil, fmt.Errorf("inode %s: %w (%w)", key, syscall.ENOSPC, err)
+		}
 		if !errors.Is(err, backend.ErrConflict) {
 			// The outcome is unknown: the CAS may have been applied, so
 			// the blocks it wrote may be live. Leave them (GC finds them if

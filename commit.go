@@ -201,6 +201,9 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 			case errors.Is(err, backend.ErrTooLarge):
 				c.freeBlocks(ctx, t.written)
 				return fmt.Errorf("commit: %w", syscall.EFBIG)
+			case errors.Is(err, backend.ErrNoSpace):
+				c.freeBlocks(ctx, t.written)
+				return fmt.Errorf("commit: %w (%w)", syscall.ENOSPC, err)
 			case errors.Is(err, backend.ErrInvalidKey), errors.Is(err, errors.ErrUnsupported), errors.Is(err, backend.ErrClosed):
 				c.freeBlocks(ctx, t.written)
 				return fmt.Errorf("commit: %w", err)

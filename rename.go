@@ -214,14 +214,9 @@ func (c *core) renameIn(ctx context.Context, t *mtx, odir uint64, oname string, 
 	} else {
 		od.setEntries(oroot, se.typ, 0)
 		nd.setEntries(nroot, gtyp, se.typ)
-		if isDir {
-			sn, err := t.get(se.ino)
-			if err != nil {
-				return err
-			}
-			sn.parent = ndir
-			sn.ctime = now()
-		}
+	}
+	if err := moveInode(t, se, odir, ndir); err != nil {
+		return err
 	}
 	*src, *target = se, te
 	if !found {
@@ -293,27 +288,39 @@ func (c *core) exchangeIn(ctx context.Context, t *mtx, odir uint64, oname string
 			return dirEntry{}, dirEntry{}, err
 		}
 		od.setEntries(root, 0, 0) // a swap: the same entries
-		return se, te, nil
-	}
-	nroot, err := put(nd, nname, se)
-	if err != nil {
-		return dirEntry{}, dirEntry{}, err
-	}
-	od.setEntries(oroot, se.typ, te.typ)
-	nd.setEntries(nroot, te.typ, se.typ)
-	for _, mv := range []struct {
-		e   dirEntry
-		dir uint64
-	}{{se, ndir}, {te, odir}} {
-		if mv.e.typ != typeDir {
-			continue
-		}
-		n, err := t.get(mv.e.ino)
+	} else {
+		nroot, err := put(nd, nname, se)
 		if err != nil {
 			return dirEntry{}, dirEntry{}, err
 		}
-		n.parent = mv.dir
-		n.ctime = now()
+		od.setEntries(oroot, se.typ, te.typ)
+		nd.setEntries(nroot, te.typ, se.typ)
+	}
+	if err := moveInode(t, se, odir, ndir); err != nil {
+		return dirEntry{}, dirEntry{}, err
+	}
+	if err := moveInode(t, te, ndir, odir); err != nil {
+		return dirEntry{}, dirEntry{}, err
 	}
 	return se, te, nil
+}
+
+// moveInode updates, within attempt t, the inode of entry e that a rename
+// moves from directory from to directory to: its ctime, as Linux
+// filesystems do for every renamed inode, and a directory's "..". The
+// inode joins the commit, so the new ctime lands with the move. A dangling
+// entry (a non-directory whose inode is gone) moves without more ado.
+func moveInode(t *mtx, e dirEntry, from, to uint64) error {
+	n, err := t.get(e.ino)
+	if errors.Is(err, syscall.ENOENT) && e.typ != typeDir {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if e.typ == typeDir && from != to {
+		n.parent = to
+	}
+	n.ctime = now()
+	return nil
 }

@@ -30,7 +30,10 @@
 //
 // If writing a batch fails, the Store refuses every later write and Sync
 // returns the error: it never acknowledges writes on top of a lost prefix.
-// Reads still answer from memory and the file.
+// Reads still answer from memory and the file. When the batch failed
+// because the disk is full (ENOSPC), the later writes are refused with
+// backend.ErrNoSpace (voldfs: ENOSPC); the Store takes writes again only
+// once reopened, after space was freed outside it.
 //
 // Pending writes are bounded (Options.MaxPending bytes): a writer that would
 // pass the bound waits for the flusher, so a slow disk slows writers down

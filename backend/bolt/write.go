@@ -2,7 +2,9 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -19,6 +21,10 @@ func (s *Store) writable() error {
 	switch {
 	case s.closed:
 		return backend.ErrClosed
+	case s.err != nil && errors.Is(s.err, syscall.ENOSPC):
+		// The disk is full: a definite refusal of this write (the one
+		// acknowledged in the failed batch got s.err itself from Sync).
+		return fmt.Errorf("%w: an earlier batch found the disk full, so the store takes no more writes: %w", backend.ErrNoSpace, s.err)
 	case s.err != nil:
 		return fmt.Errorf("an earlier batch failed to reach the file, so the store takes no more writes: %w", s.err)
 	}

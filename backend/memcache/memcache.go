@@ -31,7 +31,8 @@
 // # Caveats
 //
 // memcached is a cache. Run it with -M, so that when memory is full it refuses
-// writes (reported as errors) instead of evicting live data; an evicted value
+// writes (reported as backend.ErrNoSpace, which voldfs reports as ENOSPC)
+// instead of evicting live data; an evicted value
 // is lost data to voldfs. It is not durable: a restart loses everything, and
 // resets the version counter, so versions held across a restart may match
 // again. Values are limited to the server's item size (-I, 1 MiB by default,
@@ -312,14 +313,17 @@ func (s *Store) versionOf(ctx context.Context, key string, it *mc.Item) (backend
 }
 
 // writeErr wraps err from a write, mapping memcached's size refusal to
-// backend.ErrTooLarge.
+// backend.ErrTooLarge and its full memory to backend.ErrNoSpace.
 func writeErr(op, key string, err error) error {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "object too large"):
 		return fmt.Errorf("memcache: %s %q: %v: %w", op, key, err, backend.ErrTooLarge)
-	case strings.Contains(msg, "out of memory"):
-		return fmt.Errorf("memcache: %s %q: server memory full (it must run with -M and enough -m): %w", op, key, err)
+	case strings.Contains(strings.ToLower(msg), "out of memory"):
+		// With -M, memcached refuses the item ("SERVER_ERROR out of
+		// memory storing object", or "Out of memory during read" for a
+		// large one) rather than evict: nothing was stored.
+		return fmt.Errorf("memcache: %s %q: server memory full (-m): %v: %w", op, key, err, backend.ErrNoSpace)
 	}
 	return fmt.Errorf("memcache: %s %q: %w", op, key, err)
 }
@@ -343,7 +347,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) (backend.Vers
 // (see the package comment).
 func (s *Store) Delete(ctx context.Context, key string, old backend.Version) error {
 	if err := s.delete(ctx, serverKey(key), old); err != nil {
-		return fmt.Errorf("memcache: delete %q: %w", key, err)
+		return writeErr("delete", key, err) // a tombstone needs memory too
 	}
 	return nil
 }

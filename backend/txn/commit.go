@@ -233,7 +233,8 @@ func (s *Store) lockKey(ctx context.Context, l lock, op backend.Op, sl *slot) (s
 		switch {
 		case err == nil:
 			return slot{kind: slotLock, phys: ver, lock: l}, nil
-		case errors.Is(err, backend.ErrTooLarge), errors.Is(err, backend.ErrInvalidKey), errors.Is(err, backend.ErrClosed):
+		case errors.Is(err, backend.ErrTooLarge), errors.Is(err, backend.ErrInvalidKey), errors.Is(err, backend.ErrClosed),
+			errors.Is(err, backend.ErrNoSpace):
 			return slot{}, err
 		}
 		// A conflict, or an unknown outcome: look again.

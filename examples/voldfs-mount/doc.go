@@ -65,6 +65,12 @@
 //   - Extended attributes (user., trusted., security.; no POSIX ACLs),
 //     FIFOs, sockets and device nodes are the library's; the kernel serves
 //     a FIFO's data and a socket's connections.
+//   - fallocate(2) (mode 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE;
+//     others are EOPNOTSUPP) and lseek(2)'s SEEK_DATA and SEEK_HOLE are the
+//     library's; holes are whole blocks. No space is reserved.
+//   - statfs(2) (df) reports the used blocks and inodes the library counts
+//     in the store (0 for a store that cannot list its keys), reused for
+//     2 s; the free figures are nominal (1 PiB, 2^32 inodes).
 //
 // The kernel's writeback cache (writeback_cache) stays off, and cannot be
 // correct here: with it the kernel holds the authority on a cached file's

@@ -19,6 +19,7 @@ type volume struct {
 	vfs    *voldfs.FS
 	ino    *voldfs.Inodes
 	owners *flushOwners // FLUSH's lock owners (see rawFS)
+	statfs statfsCache  // the last usage figures (see Statfs)
 }
 
 func newVolume(vfs *voldfs.FS) *volume {
@@ -363,19 +364,6 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 		vf |= voldfs.RenameExchange
 	}
 	return toErrno(n.vol.ino.Rename(detach(ctx), n.ino(), name, newParent.EmbeddedInode().StableAttr().Ino, newName, vf))
-}
-
-// Statfs reports the block size and free counts that never run out: the
-// store, not the filesystem, bounds the space.
-func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	bs := uint64(n.vol.vfs.BlockSize())
-	const space = 1 << 50 // 1 PiB
-	*out = fuse.StatfsOut{
-		Blocks: space / bs, Bfree: space / bs, Bavail: space / bs,
-		Files: 1 << 40, Ffree: 1 << 40,
-		Bsize: uint32(bs), Frsize: uint32(bs), NameLen: 255,
-	}
-	return 0
 }
 
 // OpendirHandle opens a directory listing.

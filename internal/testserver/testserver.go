@@ -24,8 +24,15 @@ import (
 // killed when t ends.
 func Memcached(t testing.TB) string {
 	t.Helper()
+	return MemcachedMemory(t, 256)
+}
+
+// MemcachedMemory is Memcached with mb MiB of memory (-m): a small one
+// fills up and refuses writes.
+func MemcachedMemory(t testing.TB, mb int) string {
+	t.Helper()
 	bin := Binary(t, "memcached")
-	args := []string{"-l", "127.0.0.1", "-U", "0", "-M", "-m", "256"}
+	args := []string{"-l", "127.0.0.1", "-U", "0", "-M", "-m", strconv.Itoa(mb)}
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "root") // memcached refuses root without -u
 	}
