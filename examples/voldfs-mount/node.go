@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -20,6 +22,57 @@ type volume struct {
 	ino    *voldfs.Inodes
 	owners *flushOwners // FLUSH's lock owners (see rawFS)
 	statfs statfsCache  // the last usage figures (see Statfs)
+
+	smu   sync.Mutex
+	stale map[staleName]time.Time // names whose open last answered ESTALE
+}
+
+// staleName is a directory entry, as the kernel names it.
+type staleName struct {
+	dir  uint64
+	name string
+}
+
+// staleAgain reports whether this open of the name k is the kernel's retry after an ESTALE for that name (the next open of
+// the name after one answered ESTALE, within a second), and otherwise
+// records that this one answers ESTALE.
+func (v *volume) staleAgain(k staleName) bool {
+	now := time.Now()
+	v.smu.Lock()
+	defer v.smu.Unlock()
+	if at, ok := v.stale[k]; ok && now.Sub(at) < time.Second {
+		delete(v.stale, k)
+		return true
+	}
+	for s, at := range v.stale { // few: only names that went stale lately
+		if now.Sub(at) >= time.Second {
+			delete(v.stale, s)
+		}
+	}
+	if v.stale == nil {
+		v.stale = make(map[staleName]time.Time)
+	}
+	v.stale[k] = now
+	return false
+}
+
+// retried ends the kernel's retry of an open of k that answered ESTALE:
+// the retry opened or created the name.
+func (v *volume) retried(k staleName) {
+	v.smu.Lock()
+	if len(v.stale) > 0 {
+		delete(v.stale, k)
+	}
+	v.smu.Unlock()
+}
+
+// nameOf returns the directory entry the kernel knows n by.
+func nameOf(n *node) (staleName, bool) {
+	name, parent := n.Parent()
+	if parent == nil {
+		return staleName{}, false
+	}
+	return staleName{parent.StableAttr().Ino, name}, true
 }
 
 func newVolume(vfs *voldfs.FS) *volume {
@@ -195,6 +248,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}
+	n.vol.retried(staleName{n.ino(), name})
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
@@ -213,13 +267,25 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	f, err := n.vol.ino.Open(detach(ctx), n.ino(), openFlags(flags))
 	if errors.Is(err, fs.ErrNotExist) {
-		// The inode went through another client while the kernel's
-		// dentry still names it: ESTALE makes the kernel look the name
-		// up again and retry (an O_CREAT open then creates the file).
+		// The inode is gone. If its name went through this mount, the
+		// open raced that removal or rename: ENOENT, a name removed
+		// between lookup and open. If another client removed it, the
+		// kernel's dentry is stale: ESTALE makes the kernel look the
+		// name up again and retry once (an O_CREAT open then creates the
+		// file); if the inode that retry finds is gone too, the name is
+		// being replaced faster than it can be opened, and a second
+		// ESTALE would reach the program: ENOENT.
+		k, attached := nameOf(n)
+		if !attached || n.vol.staleAgain(k) {
+			return nil, 0, syscall.ENOENT
+		}
 		return nil, 0, syscall.ESTALE
 	}
 	if err != nil {
 		return nil, 0, toErrno(err)
+	}
+	if k, ok := nameOf(n); ok {
+		n.vol.retried(k)
 	}
 	fi, err := f.Stat()
 	if err != nil {
