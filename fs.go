@@ -600,6 +600,16 @@ func (f *FS) Truncate(name string, size int64) error {
 }
 
 func (f *FS) setattr(op, name string, follow bool, a *SetAttr) error {
+	return f.onInode(op, name, follow, func(ctx context.Context, ino uint64) error {
+		_, err := f.c.setattrOpen(ctx, ino, a)
+		return err
+	})
+}
+
+// onInode runs fn on the inode name resolves to (following a final symlink
+// if follow is set), within one operation op, and returns its error as a
+// *fs.PathError.
+func (f *FS) onInode(op, name string, follow bool, fn func(ctx context.Context, ino uint64) error) error {
 	ctx, cancel, err := f.begin(op, name)
 	if err != nil {
 		return err
@@ -609,8 +619,7 @@ func (f *FS) setattr(op, name string, follow bool, a *SetAttr) error {
 	if err != nil {
 		return pathErr(op, name, err)
 	}
-	_, err = f.c.setattrOpen(ctx, ino, a)
-	return pathErr(op, name, err)
+	return pathErr(op, name, fn(ctx, ino))
 }
 
 // walk and walkParent resolve from f's root.

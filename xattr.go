@@ -287,14 +287,14 @@ func (c *core) listxattr(ctx context.Context, ino uint64) ([]string, error) {
 // bounded at 256 KiB encoded, a directory's at 4 KiB, as ext4 bounds
 // every inode's (ENOSPC).
 func (f *FS) Setxattr(name, attr string, value []byte, flags int) error {
-	return f.xattrOp("setxattr", name, true, func(ctx context.Context, ino uint64) error {
+	return f.onInode("setxattr", name, true, func(ctx context.Context, ino uint64) error {
 		return f.c.setxattr(ctx, ino, attr, value, flags)
 	})
 }
 
 // Lsetxattr is Setxattr without following a final symlink.
 func (f *FS) Lsetxattr(name, attr string, value []byte, flags int) error {
-	return f.xattrOp("lsetxattr", name, false, func(ctx context.Context, ino uint64) error {
+	return f.onInode("lsetxattr", name, false, func(ctx context.Context, ino uint64) error {
 		return f.c.setxattr(ctx, ino, attr, value, flags)
 	})
 }
@@ -303,7 +303,7 @@ func (f *FS) Lsetxattr(name, attr string, value []byte, flags int) error {
 // file, following symlinks (ENODATA if it has none).
 func (f *FS) Getxattr(name, attr string) ([]byte, error) {
 	var v []byte
-	err := f.xattrOp("getxattr", name, true, func(ctx context.Context, ino uint64) (err error) {
+	err := f.onInode("getxattr", name, true, func(ctx context.Context, ino uint64) (err error) {
 		v, err = f.c.getxattr(ctx, ino, attr)
 		return err
 	})
@@ -313,7 +313,7 @@ func (f *FS) Getxattr(name, attr string) ([]byte, error) {
 // Lgetxattr is Getxattr without following a final symlink.
 func (f *FS) Lgetxattr(name, attr string) ([]byte, error) {
 	var v []byte
-	err := f.xattrOp("lgetxattr", name, false, func(ctx context.Context, ino uint64) (err error) {
+	err := f.onInode("lgetxattr", name, false, func(ctx context.Context, ino uint64) (err error) {
 		v, err = f.c.getxattr(ctx, ino, attr)
 		return err
 	})
@@ -324,7 +324,7 @@ func (f *FS) Lgetxattr(name, attr string) ([]byte, error) {
 // file, following symlinks, in byte order.
 func (f *FS) Listxattr(name string) ([]string, error) {
 	var names []string
-	err := f.xattrOp("listxattr", name, true, func(ctx context.Context, ino uint64) (err error) {
+	err := f.onInode("listxattr", name, true, func(ctx context.Context, ino uint64) (err error) {
 		names, err = f.c.listxattr(ctx, ino)
 		return err
 	})
@@ -334,7 +334,7 @@ func (f *FS) Listxattr(name string) ([]string, error) {
 // Llistxattr is Listxattr without following a final symlink.
 func (f *FS) Llistxattr(name string) ([]string, error) {
 	var names []string
-	err := f.xattrOp("llistxattr", name, false, func(ctx context.Context, ino uint64) (err error) {
+	err := f.onInode("llistxattr", name, false, func(ctx context.Context, ino uint64) (err error) {
 		names, err = f.c.listxattr(ctx, ino)
 		return err
 	})
@@ -344,29 +344,16 @@ func (f *FS) Llistxattr(name string) ([]string, error) {
 // Removexattr removes the extended attribute attr of the named file,
 // following symlinks (ENODATA if it has none).
 func (f *FS) Removexattr(name, attr string) error {
-	return f.xattrOp("removexattr", name, true, func(ctx context.Context, ino uint64) error {
+	return f.onInode("removexattr", name, true, func(ctx context.Context, ino uint64) error {
 		return f.c.removexattr(ctx, ino, attr)
 	})
 }
 
 // Lremovexattr is Removexattr without following a final symlink.
 func (f *FS) Lremovexattr(name, attr string) error {
-	return f.xattrOp("lremovexattr", name, false, func(ctx context.Context, ino uint64) error {
+	return f.onInode("lremovexattr", name, false, func(ctx context.Context, ino uint64) error {
 		return f.c.removexattr(ctx, ino, attr)
 	})
-}
-
-func (f *FS) xattrOp(op, name string, follow bool, fn func(ctx context.Context, ino uint64) error) error {
-	ctx, cancel, err := f.begin(op, name)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	ino, _, err := f.walk(ctx, name, follow)
-	if err != nil {
-		return pathErr(op, name, err)
-	}
-	return pathErr(op, name, fn(ctx, ino))
 }
 
 // Setxattr is FS.Setxattr on inode ino (with the same flags, limits and
