@@ -164,6 +164,14 @@ type treeEdit struct {
 // and records in rec the blocks it wrote (index nodes) and the blocks only
 // the old tree referenced (replaced data blocks and index nodes).
 func (c *core) treeUpdate(ctx context.Context, rec *tx, n *inode, ups []blockUpdate, nblocks uint64) (root blockRef, height uint8, err error) {
+	if n.flags&flagShared != 0 {
+		return c.sharedTreeUpdate(ctx, rec, n, ups, nblocks) // reflinkcount.go
+	}
+	return c.editTree(ctx, rec, n, ups, nblocks)
+}
+
+// editTree is treeUpdate for a tree that is n's alone.
+func (c *core) editTree(ctx context.Context, rec *tx, n *inode, ups []blockUpdate, nblocks uint64) (root blockRef, height uint8, err error) {
 	t := &treeEdit{c: c, ctx: ctx, rec: rec, limit: nblocks}
 	root, cur := n.root, n.height
 	want := c.heightFor(nblocks)

@@ -95,7 +95,12 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 		}
 		val := encodeInode(n)
 		c.stats.inodeCAS.Add(1)
-		ver, err := c.inodes.CAS(ctx, key, ci.ver, val)
+		var ver backend.Version
+		if refs := t.refOps(); len(refs) > 0 {
+			ver, err = c.commitWithRefs(ctx, key, ci.ver, val, refs) // a shared tree
+		} else {
+			ver, err = c.inodes.CAS(ctx, key, ci.ver, val)
+		}
 		if err == nil {
 			c.putInode(n, ver)
 			c.freeBlocks(ctx, t.freed)

@@ -119,7 +119,7 @@ func (t *mtx) ops() []backend.Op {
 	for _, n := range t.news {
 		ops = append(ops, backend.Op{Key: t.c.inodeKey(n.ino), Old: backend.NoVersion, Value: encodeInode(n)})
 	}
-	return ops
+	return append(ops, t.refOps()...) // after the inodes: vers is indexed by them
 }
 
 // updateMany runs fn until one commit publishes what it changed. fn must

@@ -232,6 +232,9 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 		}
 	}
 	r.Blocks = len(live)
+	if err := c.fsckShared(ctx, r, o, inodes); err != nil { // reflinkfsck.go
+		return nil, fmt.Errorf("fsck: reference counts: %w", err)
+	}
 
 	// Orphans and garbage need the store's key listing.
 	var allInodes []uint64

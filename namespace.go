@@ -338,6 +338,9 @@ func (c *core) destroy(ctx context.Context, ino uint64) error {
 	if !n.dead() {
 		return nil // linked again meanwhile
 	}
+	if n.flags&flagShared != 0 {
+		return c.destroyShared(ctx, ci) // reflinkcount.go
+	}
 	var refs []blockRef
 	var werr error
 	if n.isDir() {

@@ -12,6 +12,7 @@ type tx struct {
 	mu      sync.Mutex // a directory merge records from parallel goroutines
 	written []blockRef // freed if this attempt's CAS loses
 	freed   []blockRef // freed once this attempt's CAS wins
+	refs    *refEdit   // count changes of shared blocks (reflinkcount.go)
 }
 
 // add records blocks written and blocks freed.
