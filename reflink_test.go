@@ -3,9 +3,15 @@ package voldfs
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,4 +113,200 @@ func rootOf(t *testing.T, f *FS, name string) blockRef {
 	ci, err := f.c.getInode(context.Background(), attr(t, f, name).Ino, 0)
 	require.NoError(t, err)
 	return ci.n.root
+}
+
+// TestCloneModel interleaves seeded random clones (whole files and block
+// ranges), writes, truncates, punched holes, zeroed ranges, removes and
+// renames over a few files, checking every file against a byte-slice model,
+// the reference counts with Fsck, and at the end that removing everything
+// leaves no block and no count. VOLDFS_SEED replays a run,
+// VOLDFS_CLONE_OPS sets the number of operations.
+func TestCloneModel(t *testing.T) {
+	ops := 1500
+	if testing.Short() {
+		ops = 300
+	}
+	if v := os.Getenv("VOLDFS_CLONE_OPS"); v != "" {
+		var err error
+		ops, err = strconv.Atoi(v)
+		require.NoError(t, err)
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("VOLDFS_SEED"); v != "" {
+		var err error
+		seed, err = strconv.ParseUint(v, 10, 64)
+		require.NoError(t, err)
+	}
+	t.Logf("clone model: %d operations, seed %d (replay with VOLDFS_SEED=%d)", ops, seed, seed)
+	rng := rand.New(rand.NewPCG(seed, seed^0x51ed))
+	f, _ := cloneFS(t)
+	const nfiles, maxBlocks = 5, 300
+	model := map[string][]byte{}
+	name := func() string { return "f" + strconv.Itoa(rng.IntN(nfiles)) }
+	fail := func(op int, format string, args ...any) {
+		t.Helper()
+		t.Fatalf("seed %d, op %d: "+format, append([]any{seed, op}, args...)...)
+	}
+	open := func(op int, n string) *File {
+		h, err := f.OpenFile(n, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			fail(op, "open %s: %v", n, err)
+		}
+		if _, ok := model[n]; !ok {
+			model[n] = []byte{}
+		}
+		return h
+	}
+	for op := 0; op < ops; op++ {
+		n := name()
+		var what string
+		switch k := rng.IntN(100); {
+		case k < 30:
+			h := open(op, n)
+			off := rng.Int64N(maxBlocks * cloneBS)
+			p := pattern(1+rng.IntN(3*cloneBS), byte(op))
+			what = fmt.Sprintf("write %s [%d,+%d)", n, off, len(p))
+			if _, err := h.WriteAt(p, off); err != nil {
+				fail(op, "%s: %v", what, err)
+			}
+			m := model[n]
+			if end := int(off) + len(p); end > len(m) {
+				m = append(m, make([]byte, end-len(m))...)
+			}
+			copy(m[off:], p)
+			model[n] = m
+			must(t, h.Close())
+		case k < 45:
+			src := name()
+			if _, ok := model[src]; !ok {
+				continue
+			}
+			what = fmt.Sprintf("clone %s to %s", src, n)
+			if err := f.Clone(src, n); err != nil {
+				fail(op, "%s: %v", what, err)
+			}
+			model[n] = bytes.Clone(model[src])
+		case k < 58:
+			src := name()
+			sm, ok := model[src]
+			if !ok || len(sm) == 0 {
+				continue
+			}
+			h, s := open(op, n), open(op, src)
+			sb := rng.Int64N(int64(len(sm)+cloneBS-1) / cloneBS)
+			db := rng.Int64N(maxBlocks)
+			cnt := (1 + rng.Int64N(40)) * cloneBS
+			what = fmt.Sprintf("clone range %s block %d to %s block %d, %d bytes", src, sb, n, db, cnt)
+			err := h.CloneRange(s, sb*cloneBS, db*cloneBS, cnt)
+			// The model: the range is cut at src's end; an unaligned end
+			// must reach dst's end; one file's ranges must not overlap.
+			so, do := sb*cloneBS, db*cloneBS
+			c := min(cnt, int64(len(sm))-so)
+			dm := model[n]
+			ok = (so+c)%cloneBS == 0 || do+c >= int64(len(dm))
+			if src == n && so < do+c && do < so+c {
+				ok = false
+			}
+			if !ok {
+				if !errors.Is(err, syscall.EINVAL) {
+					fail(op, "%s: got %v, want EINVAL", what, err)
+				}
+			} else {
+				if err != nil {
+					fail(op, "%s: %v", what, err)
+				}
+				piece := bytes.Clone(sm[so : so+c])
+				if end := int(do + c); end > len(dm) {
+					dm = append(dm, make([]byte, end-len(dm))...)
+				}
+				copy(dm[do:], piece)
+				model[n] = dm
+			}
+			must(t, h.Close())
+			must(t, s.Close())
+		case k < 68:
+			h := open(op, n)
+			size := rng.Int64N(maxBlocks * cloneBS)
+			what = fmt.Sprintf("truncate %s to %d", n, size)
+			if err := h.Truncate(size); err != nil {
+				fail(op, "%s: %v", what, err)
+			}
+			m := model[n]
+			if int(size) < len(m) {
+				m = m[:size]
+			} else {
+				m = append(m, make([]byte, int(size)-len(m))...)
+			}
+			model[n] = m
+			must(t, h.Close())
+		case k < 80:
+			h := open(op, n)
+			off := rng.Int64N(maxBlocks * cloneBS)
+			l := 1 + rng.Int64N(20*cloneBS)
+			mode := FallocPunchHole | FallocKeepSize
+			if rng.IntN(2) == 0 {
+				mode = FallocZeroRange
+			}
+			what = fmt.Sprintf("fallocate %s mode %#x [%d,+%d)", n, mode, off, l)
+			if err := h.Allocate(mode, off, l); err != nil {
+				fail(op, "%s: %v", what, err)
+			}
+			m := model[n]
+			if mode == FallocZeroRange && int(off+l) > len(m) {
+				m = append(m, make([]byte, int(off+l)-len(m))...)
+			}
+			if int(off) < len(m) {
+				clear(m[off:min(int(off+l), len(m))])
+			}
+			model[n] = m
+			must(t, h.Close())
+		case k < 90:
+			if _, ok := model[n]; !ok {
+				continue
+			}
+			what = "remove " + n
+			if err := f.Remove(n); err != nil {
+				fail(op, "%s: %v", what, err)
+			}
+			delete(model, n)
+		default:
+			to := name()
+			if _, ok := model[n]; !ok || to == n {
+				continue
+			}
+			what = fmt.Sprintf("rename %s over %s", n, to)
+			if err := f.Rename(n, to); err != nil {
+				fail(op, "%s: %v", what, err)
+			}
+			model[to] = model[n]
+			delete(model, n)
+		}
+		for fn, m := range model {
+			got, err := f.ReadFile(fn)
+			if err != nil {
+				fail(op, "after %s: read %s: %v", what, fn, err)
+			}
+			if !bytes.Equal(got, m) {
+				i := 0
+				for i < min(len(got), len(m)) && got[i] == m[i] {
+					i++
+				}
+				fail(op, "after %s: %s: %d bytes, want %d; first difference at %d", what, fn, len(got), len(m), i)
+			}
+		}
+		if op%100 == 99 {
+			r, err := f.Fsck(context.Background(), FsckOptions{Grace: -1})
+			require.NoError(t, err)
+			if !r.OK() || r.GarbageBlocks != 0 {
+				fail(op, "after %s: fsck: %v, %d garbage blocks", what, r.Problems, r.GarbageBlocks)
+			}
+		}
+	}
+	for fn := range model {
+		must(t, f.Remove(fn))
+	}
+	r := cloneFsck(t, f)
+	assert.Zero(t, r.Blocks)
+	assert.Empty(t, fsKeys(t, f, "b/"), "blocks left")
+	assert.Empty(t, fsKeys(t, f, "r/"), "counts left")
 }
