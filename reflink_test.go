@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,21 +23,27 @@ import (
 
 const cloneBS = 4096 // 128 entries per index node: 300 blocks make a tree of height 2
 
-func cloneFS(t *testing.T) (*FS, *memory.Store) {
+// cloneFS formats a filesystem on a memory store, seen through casOnly
+// (no multi-key commits and no listing: the txn fallback) if perKey.
+func cloneFS(t *testing.T, perKey bool) (*FS, *memory.Store) {
 	t.Helper()
 	s := memory.New()
-	f, err := Format(context.Background(), s, &Options{BlockSize: cloneBS})
+	var st backend.Store = s
+	if perKey {
+		st = casOnly{s}
+	}
+	f, err := Format(context.Background(), st, &Options{BlockSize: cloneBS})
 	require.NoError(t, err)
 	t.Cleanup(func() { f.Close() })
 	return f, s
 }
 
-// storeKeys returns the keys of f's store under a kind prefix ("b/", "r/").
-func fsKeys(t *testing.T, f *FS, kind string) []string {
+// fsKeys returns the keys of f's store s under a kind prefix ("b/", "r/").
+func fsKeys(t *testing.T, f *FS, s *memory.Store, kind string) []string {
 	t.Helper()
 	f.c.waitFrees()
 	var keys []string
-	require.NoError(t, backend.List(context.Background(), f.c.inodes, f.c.prefix+kind, func(k string) error {
+	require.NoError(t, s.List(context.Background(), f.c.prefix+kind, func(k string) error {
 		keys = append(keys, strings.TrimPrefix(k, f.c.prefix))
 		return nil
 	}))
@@ -63,14 +70,14 @@ func cloneFsck(t *testing.T, f *FS) *FsckReport {
 }
 
 func TestCloneSharesBlocks(t *testing.T) {
-	f, _ := cloneFS(t)
+	f, s := cloneFS(t, false)
 	data := pattern(300*cloneBS+123, 1)
 	writeFile(t, f, "a", data)
-	before := len(fsKeys(t, f, "b/"))
+	before := len(fsKeys(t, f, s, "b/"))
 	require.NoError(t, f.Clone("a", "b"))
 	wantContent(t, f, "b", data)
-	assert.Equal(t, before, len(fsKeys(t, f, "b/")), "a clone writes no block")
-	assert.Equal(t, []string{"r/" + rootOf(t, f, "a").String()}, fsKeys(t, f, "r/"), "one count: the shared root")
+	assert.Equal(t, before, len(fsKeys(t, f, s, "b/")), "a clone writes no block")
+	assert.Equal(t, []string{"r/" + rootOf(t, f, "a").String()}, fsKeys(t, f, s, "r/"), "one count: the shared root")
 	assert.Equal(t, fileBlocks(t, f, "a"), fileBlocks(t, f, "b"))
 	cloneFsck(t, f)
 
@@ -92,19 +99,19 @@ func TestCloneSharesBlocks(t *testing.T) {
 		}
 	}
 	assert.Equal(t, len(a)-3, common, "every block but the written path (root, index node, data block) is shared")
-	assert.Equal(t, before+3, len(fsKeys(t, f, "b/")), "the write stored a data block and two index nodes")
+	assert.Equal(t, before+3, len(fsKeys(t, f, s, "b/")), "the write stored a data block and two index nodes")
 	cloneFsck(t, f)
 
 	// Deleting either side keeps the other whole; deleting both leaves nothing.
 	require.NoError(t, f.Remove("a"))
 	wantContent(t, f, "b", want)
 	cloneFsck(t, f)
-	assert.Empty(t, fsKeys(t, f, "r/"), "no block is shared any more")
+	assert.Empty(t, fsKeys(t, f, s, "r/"), "no block is shared any more")
 	require.NoError(t, f.Remove("b"))
 	r := cloneFsck(t, f)
 	assert.Zero(t, r.Blocks)
-	assert.Empty(t, fsKeys(t, f, "b/"))
-	assert.Empty(t, fsKeys(t, f, "r/"))
+	assert.Empty(t, fsKeys(t, f, s, "b/"))
+	assert.Empty(t, fsKeys(t, f, s, "r/"))
 }
 
 // rootOf returns the root of a file's tree.
@@ -137,9 +144,21 @@ func TestCloneModel(t *testing.T) {
 		seed, err = strconv.ParseUint(v, 10, 64)
 		require.NoError(t, err)
 	}
+	for _, perKey := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perKey=%v", perKey), func(t *testing.T) {
+			n := ops
+			if perKey {
+				n /= 3
+			}
+			cloneModel(t, perKey, n, seed)
+		})
+	}
+}
+
+func cloneModel(t *testing.T, perKey bool, ops int, seed uint64) {
 	t.Logf("clone model: %d operations, seed %d (replay with VOLDFS_SEED=%d)", ops, seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x51ed))
-	f, _ := cloneFS(t)
+	f, s := cloneFS(t, perKey)
 	const nfiles, maxBlocks = 5, 300
 	model := map[string][]byte{}
 	name := func() string { return "f" + strconv.Itoa(rng.IntN(nfiles)) }
@@ -307,6 +326,73 @@ func TestCloneModel(t *testing.T) {
 	}
 	r := cloneFsck(t, f)
 	assert.Zero(t, r.Blocks)
-	assert.Empty(t, fsKeys(t, f, "b/"), "blocks left")
-	assert.Empty(t, fsKeys(t, f, "r/"), "counts left")
+	assert.Empty(t, fsKeys(t, f, s, "b/"), "blocks left")
+	assert.Empty(t, fsKeys(t, f, s, "r/"), "counts left")
+}
+
+// TestCloneConcurrentWriters: clones of one file written at once by
+// different clients (FS values on one store) contend on the counts of the
+// blocks they share; every file must end as its own writer left it, with
+// the counts right and nothing leaked once all are removed.
+func TestCloneConcurrentWriters(t *testing.T) {
+	for _, perKey := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perKey=%v", perKey), func(t *testing.T) {
+			f, s := cloneFS(t, perKey)
+			data := pattern(300*cloneBS, 3)
+			writeFile(t, f, "f0", data)
+			const files = 4
+			for i := 1; i < files; i++ {
+				require.NoError(t, f.Clone("f0", "f"+strconv.Itoa(i)))
+			}
+			var st backend.Store = s
+			if perKey {
+				st = casOnly{s}
+			}
+			models := make([][]byte, files)
+			var wg sync.WaitGroup
+			errs := make([]error, files)
+			for i := range files {
+				models[i] = bytes.Clone(data)
+				g, err := Open(context.Background(), st, nil)
+				require.NoError(t, err)
+				t.Cleanup(func() { g.Close() })
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rng := rand.New(rand.NewPCG(uint64(i), 7))
+					for k := 0; k < 30 && errs[i] == nil; k++ {
+						h, err := g.OpenFile("f"+strconv.Itoa(i), os.O_RDWR, 0)
+						if err != nil {
+							errs[i] = err
+							return
+						}
+						for j := 0; j < 3; j++ {
+							off := rng.Int64N(int64(len(data)) - 100)
+							p := pattern(1+rng.IntN(2*cloneBS), byte(k*3+j))
+							p = p[:min(len(p), len(data)-int(off))]
+							if _, err := h.WriteAt(p, off); err != nil {
+								errs[i] = err
+							}
+							copy(models[i][off:], p)
+						}
+						if err := h.Close(); err != nil && errs[i] == nil {
+							errs[i] = err
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			for i := range files {
+				require.NoError(t, errs[i], "writer %d", i)
+				wantContent(t, f, "f"+strconv.Itoa(i), models[i])
+			}
+			cloneFsck(t, f)
+			for i := range files {
+				require.NoError(t, f.Remove("f"+strconv.Itoa(i)))
+			}
+			cloneFsck(t, f)
+			assert.Empty(t, fsKeys(t, f, s, "b/"), "blocks left")
+			assert.Empty(t, fsKeys(t, f, s, "r/"), "counts left")
+		})
+	}
 }
