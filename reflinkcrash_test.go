@@ -24,8 +24,12 @@ var (
 	rcSrc   = crashPattern("SRC", 5*crashBS+100)
 	rcWrite = crashPattern("WRI", crashBS)
 	rcD2    = func() []byte { b := bytes.Clone(rcSrc); copy(b[2*crashBS:], rcWrite); return b }()
-	rcD3    = func() []byte { b := bytes.Clone(rcD2); copy(b[4*crashBS:5*crashBS], rcSrc[crashBS:2*crashBS]); return b }()
-	rcD5    = rcD3[:crashBS]
+	rcD3    = func() []byte {
+		b := bytes.Clone(rcD2)
+		copy(b[4*crashBS:5*crashBS], rcSrc[crashBS:2*crashBS])
+		return b
+	}()
+	rcD5 = rcD3[:crashBS]
 )
 
 func rcWorkload(f *FS) (int, error) {
