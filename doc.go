@@ -25,7 +25,8 @@
 // inode per file, directory, symlink or special file ("i/<ino hex>", mutable,
 // changed only by CAS or a multi-key commit), write-once blocks ("b/<ref
 // hex>": file data, file index nodes, directory trie nodes, large xattr
-// sets), one lock table per locked inode ("l/<ino hex>"), one session record
+// sets), reference counts of blocks reflink copies share ("r/<ref hex>"),
+// one lock table per locked inode ("l/<ino hex>"), one session record
 // per FS that locks ("s/<id hex>"), and, from older clients only, the rename
 // lease ("rename"). On stores without native multi-key commits the inode
 // records may hold backend/txn's locks while a commit is in flight. Every
@@ -37,6 +38,13 @@
 // A block ref is 8 bytes of creation time and 8 random bytes, never reused:
 // a block belongs to exactly one tree, so the committer that replaces it frees
 // it at once (eager GC), and fsck can judge a block's age from its key alone.
+// Reflink copies (FS.Clone, File.CloneFrom, File.CloneRange) are the
+// exception: their files are marked shared, and a block of theirs with more
+// than one parent has a reference count, changed in the same commit as the
+// inode whose edit changes it, that decides when it is freed (Rodeh's
+// "B-trees, shadowing and clones": a clone counts 2 for the shared root; the
+// first edit under a shared node copies it and counts one more reference
+// for each of its children).
 // Small files (up to 4 KiB), small directories and symlink targets live inline
 // in their inode. Larger files are a radix tree of sparse index nodes over data
 // blocks (a hole is an absent entry, never a missing block). Directories are a
@@ -136,6 +144,14 @@
 //     fs.ErrInvalid; invalid paths are fs.ErrInvalid.
 //   - A write to a file another client removed fails at commit with ENOENT
 //     (or ErrStale on read).
+//   - Clients of earlier versions do not know reference counts: once a
+//     filesystem holds reflink copies, every client must be of this version
+//     or later (an older one would free shared blocks).
+//   - The first write into a shared index node commits one count change for
+//     each of its children (up to 2^14 with 512 KiB blocks): on etcd, whose
+//     transactions take 128 ops by default, such a commit fails (EFBIG)
+//     unless --max-txn-ops is raised; the txn fallback (memcached) locks
+//     each counted key.
 //   - Directory trie blocks are stored as one record. Earlier versions
 //     framed them twice; this version still reads such blocks, but those
 //     versions cannot read the blocks it writes: upgrade every client of a
