@@ -21,7 +21,7 @@ import (
 type Statfs struct {
 	Bsize   uint32 // the data block size
 	Blocks  uint64 // total, in Bsize units: used plus Bfree
-	Bfree   uint64 // free, in Bsize units (nominal: see Known)
+	Bfree   uint64 // free, in Bsize units (see SpaceKnown)
 	Bavail  uint64 // as Bfree: there is no reserve
 	Files   uint64 // inodes: used plus Ffree
 	Ffree   uint64 // free inodes (nominal)
@@ -34,10 +34,17 @@ type Statfs struct {
 	UsedBlocks, UsedBytes, UsedInodes uint64
 
 	// Known is false when the store cannot list its keys (it is no
-	// backend.Lister): the used figures are then 0. A store has no
-	// capacity voldfs could ask for either way, so the free figures are a
-	// nominal 1 PiB and 2^32 inodes.
+	// backend.Lister): the used figures are then 0.
 	Known bool
+
+	// SpaceKnown is true when the block store reported its capacity
+	// (backend.SpaceReporter: memcached's memory limit, the disk of a bolt
+	// file): Blocks and Bfree are then its total and free bytes in Bsize
+	// units, so df's "used" is what the store holds in all (for bolt, the
+	// whole disk's use). Otherwise they are UsedBlocks plus a nominal
+	// 1 PiB free. The inode figures are always UsedInodes plus a nominal
+	// 2^32 free: inodes take no reserved space.
+	SpaceKnown bool
 }
 
 const (
@@ -91,8 +98,18 @@ func (c *core) statfs(ctx context.Context) (*Statfs, error) {
 	}
 	st.UsedBytes = st.UsedBlocks * bs
 	st.Bfree = statfsFreeBytes / bs
-	st.Bavail = st.Bfree
 	st.Blocks = st.UsedBlocks + st.Bfree
+	if sr, ok := c.blocks.(backend.SpaceReporter); ok {
+		sp, err := sr.Space(ctx)
+		switch {
+		case err == nil && sp.Total > 0:
+			st.SpaceKnown = true
+			st.Blocks, st.Bfree = sp.Total/bs, min(sp.Free, sp.Total)/bs
+		case err != nil && !errors.Is(err, errors.ErrUnsupported):
+			return nil, err
+		}
+	}
+	st.Bavail = st.Bfree
 	st.Ffree = statfsFreeInodes
 	st.Files = st.UsedInodes + st.Ffree
 	return st, nil

@@ -2,10 +2,15 @@ package voldfs
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/voldfs/voldfs/backend"
+	"github.com/voldfs/voldfs/backend/memory"
 )
 
 func TestStatfs(t *testing.T) {
@@ -32,4 +37,39 @@ func TestStatfs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, st0.UsedBlocks, st.UsedBlocks)
 	assert.Equal(t, st0.UsedInodes+1, st.UsedInodes)
+}
+
+// spaceStore is a memory store that reports a fixed capacity.
+type spaceStore struct {
+	*memory.Store
+	sp  backend.Space
+	err error
+}
+
+func (s *spaceStore) Space(context.Context) (backend.Space, error) { return s.sp, s.err }
+
+// TestStatfsSpace: a store that reports its capacity (backend.SpaceReporter)
+// gives statfs real total and free figures; one that cannot tell
+// (ErrUnsupported) leaves them nominal; another error is statfs's error.
+func TestStatfsSpace(t *testing.T) {
+	s := &spaceStore{Store: memory.New(), sp: backend.Space{Total: 1 << 30, Free: 256 << 20}}
+	f, err := Format(context.Background(), s, &Options{BlockSize: 4096})
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	st, err := f.Statfs()
+	require.NoError(t, err)
+	assert.True(t, st.SpaceKnown)
+	assert.Equal(t, uint64(1<<30/4096), st.Blocks)
+	assert.Equal(t, uint64(256<<20/4096), st.Bfree)
+	assert.Equal(t, st.Bfree, st.Bavail)
+
+	s.err = fmt.Errorf("no figures: %w", errors.ErrUnsupported)
+	st, err = f.Statfs()
+	require.NoError(t, err)
+	assert.False(t, st.SpaceKnown)
+	assert.Equal(t, st.UsedBlocks+st.Bfree, st.Blocks)
+
+	s.err = errors.New("stats failed")
+	_, err = f.Statfs()
+	assert.ErrorContains(t, err, "stats failed")
 }

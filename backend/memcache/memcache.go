@@ -85,7 +85,9 @@ type Options struct {
 // Store is a backend.Store on memcached servers. It is safe for concurrent
 // use.
 type Store struct {
-	c      *mc.Client
+	c       *mc.Client
+	servers *mc.ServerList // for stats (space.go)
+	timeout time.Duration
 	limit  int
 	closed atomic.Bool
 }
@@ -115,7 +117,7 @@ func NewWithOptions(opts Options, servers ...string) (*Store, error) {
 	c := mc.NewFromSelector(ss)
 	c.Timeout = cmp(opts.Timeout, DefaultTimeout)
 	c.MaxIdleConns = cmp(opts.MaxIdleConns, 32)
-	return &Store{c: c, limit: cmp(opts.MaxValueSize, DefaultMaxValueSize)}, nil
+	return &Store{c: c, servers: ss, timeout: c.Timeout, limit: cmp(opts.MaxValueSize, DefaultMaxValueSize)}, nil
 }
 
 // cmp returns v, or def if v is not positive.

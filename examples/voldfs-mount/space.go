@@ -66,8 +66,9 @@ type statfsCache struct {
 }
 
 // Statfs reports the library's estimate (voldfs.Statfs): used blocks and
-// inodes counted in the store, free figures that are nominal (a store has
-// no capacity to ask for). The reply is reused for statfsWindow.
+// inodes counted in the store, and the store's capacity and free space
+// where it can tell them (memcached's memory limit, a bolt file's disk;
+// else nominal). The reply is reused for statfsWindow.
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	c := &n.vol.statfs
 	c.mu.Lock()

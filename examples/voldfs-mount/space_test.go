@@ -136,9 +136,11 @@ func TestSeekHoleMount(t *testing.T) {
 // TestStatfsMount: df's used space grows by about 8 MiB after writing a
 // file that big and falls back after deleting it. The mount reuses a
 // reply for statfsWindow and the library frees blocks in the background,
-// so the test polls.
+// so the test polls. The store is the in-memory one, which reports no
+// capacity, so the used figure is the library's count of blocks (a bolt
+// store reports its disk's, where other programs write too).
 func TestStatfsMount(t *testing.T) {
-	_, mp := testMount(t, "bolt:"+filepath.Join(t.TempDir(), "voldfs.db"))
+	_, mp := testMount(t, "mem:")
 	var bs uint64
 	used := func() (bytes, inodes uint64) {
 		t.Helper()
@@ -177,6 +179,45 @@ func TestStatfsMount(t *testing.T) {
 	require.NoError(t, os.Remove(p))
 	b2, i2 := waitFor("after deleting it", func(b, i uint64) bool { return b <= b0 && i == i0 })
 	t.Logf("used after deleting: %d bytes, %d inodes", b2, i2)
+}
+
+// TestStatfsCapacityMount: df reports the store's capacity where the store
+// can tell it: a memcached's memory limit (and its use, which grows by
+// what a file stores), the size of the disk of a bolt file.
+func TestStatfsCapacityMount(t *testing.T) {
+	statfs := func(p string) unix.Statfs_t {
+		t.Helper()
+		var st unix.Statfs_t
+		require.NoError(t, unix.Statfs(p, &st))
+		return st
+	}
+	t.Run("memcached", func(t *testing.T) {
+		_, mp := testMount(t, "memcache://"+testserver.MemcachedMemory(t, 64))
+		st := statfs(mp)
+		assert.Equal(t, uint64(64<<20), st.Blocks*uint64(st.Bsize), "the -m limit")
+		free0 := st.Bfree * uint64(st.Bsize)
+		require.NoError(t, os.WriteFile(filepath.Join(mp, "f"), bytes.Repeat([]byte("x"), 8<<20), 0o644))
+		deadline := time.Now().Add(statfsWindow + 5*time.Second)
+		for {
+			st = statfs(mp)
+			free := st.Bfree * uint64(st.Bsize)
+			if free0-free >= 7<<20 {
+				assert.LessOrEqual(t, free0-free, uint64(10<<20), "8 MiB stored")
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("free %d bytes after writing 8 MiB, %d before", free, free0)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	t.Run("bolt", func(t *testing.T) {
+		dir := t.TempDir()
+		_, mp := testMount(t, "bolt:"+filepath.Join(dir, "voldfs.db"))
+		st, disk := statfs(mp), statfs(dir)
+		assert.InDelta(t, float64(disk.Blocks*uint64(disk.Bsize)), float64(st.Blocks*uint64(st.Bsize)), float64(st.Bsize), "the disk's size, in whole blocks")
+		assert.NotZero(t, st.Bfree)
+	})
 }
 
 // TestNoSpaceMount: through the kernel, a memcached that is full (-M, a
