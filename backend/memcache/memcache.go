@@ -88,8 +88,8 @@ type Store struct {
 	c       *mc.Client
 	servers *mc.ServerList // for stats (space.go)
 	timeout time.Duration
-	limit  int
-	closed atomic.Bool
+	limit   int
+	closed  atomic.Bool
 }
 
 var (
