@@ -448,6 +448,18 @@ func (s *Store) fail(ctx context.Context, op, key string, err error) error {
 		err = backend.ErrClosed
 	case ctx.Err() != nil:
 		err = ctx.Err()
+	case isOOM(err):
+		err = fmt.Errorf("%w: %w", backend.ErrNoSpace, err)
 	}
 	return fmt.Errorf("redis: %s %q: %w", op, key, err)
+}
+
+// isOOM reports whether err is the server's refusal of a write above
+// maxmemory (with the noeviction policy): "OOM command not allowed when
+// used memory > 'maxmemory'", also when a script's first write meets it. A
+// script is refused at its first write or runs whole, so nothing was
+// stored: a definite refusal.
+func isOOM(err error) bool {
+	var re goredis.Error
+	return errors.As(err, &re) && strings.Contains(err.Error(), "OOM command not allowed")
 }
