@@ -353,6 +353,13 @@ func (s *Store) fail(ctx context.Context, op, key string, err error) error {
 		// The cluster's limit is below what the store was told; nothing
 		// was stored.
 		err = fmt.Errorf("%w: %w", backend.ErrTooLarge, err)
+	case errors.Is(err, rpctypes.ErrNoSpace) || errors.Is(err, rpctypes.ErrGRPCNoSpace):
+		// "database space exceeded": the cluster is at its
+		// --quota-backend-bytes and refuses writes (the quota is checked
+		// before a request is proposed and again when it is applied; a
+		// refused request changes nothing) until an operator compacts,
+		// defragments and disarms the NOSPACE alarm.
+		err = fmt.Errorf("%w: %w", backend.ErrNoSpace, err)
 	}
 	return fmt.Errorf("etcd: %s %q: %w", op, key, err)
 }
