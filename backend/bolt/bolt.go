@@ -97,6 +97,12 @@ type Store struct {
 	next, reserved backend.Version
 	wantReserve    bool
 	err            error // the first failed flush; the Store refuses writes after it
+	// full: err is a disk full (ENOSPC) and flushing still holds the batch
+	// that met it; the flusher tries it again (with the deletes taken
+	// since) when kicked, and the Store takes writes again once it fits
+	// (flush.go).
+	full      bool
+	retryNext time.Time // no retry before this
 	closed         bool
 	crashed        bool
 	// changed is closed and replaced whenever a batch is swapped out or

@@ -32,8 +32,10 @@
 // returns the error: it never acknowledges writes on top of a lost prefix.
 // Reads still answer from memory and the file. When the batch failed
 // because the disk is full (ENOSPC), the later writes are refused with
-// backend.ErrNoSpace (voldfs: ENOSPC); the Store takes writes again only
-// once reopened, after space was freed outside it.
+// backend.ErrNoSpace (voldfs: ENOSPC), except deletes, which are taken; a
+// refused write has the failed batch tried again (with the deletes merged
+// in, in one transaction, at most every 100 ms), and once it fits the
+// Store takes writes again, without a reopen.
 //
 // Pending writes are bounded (Options.MaxPending bytes): a writer that would
 // pass the bound waits for the flusher, so a slow disk slows writers down

@@ -2,8 +2,10 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -79,6 +81,10 @@ func (s *Store) flushLast() {
 // readers (as s.flushing) until the transaction has committed.
 func (s *Store) flush() {
 	s.mu.Lock()
+	if s.full {
+		s.retryFull()
+		return
+	}
 	if s.err != nil || s.flushing != nil {
 		s.mu.Unlock()
 		return
@@ -112,8 +118,11 @@ func (s *Store) flush() {
 	s.mu.Lock()
 	if err != nil {
 		// The batch stays in the overlay: it was acknowledged, and reads
-		// keep answering it; writes are refused from now on.
+		// keep answering it; writes are refused from now on (until it
+		// fits, if the disk was full).
 		s.err = fmt.Errorf("bolt: writing a batch of %d keys: %w", len(batch), dbErr(err))
+		s.full = errors.Is(err, syscall.ENOSPC)
+		s.retryNext = time.Now().Add(retryFullEvery)
 	} else {
 		s.flushing = nil
 		s.durable = n
@@ -206,4 +215,53 @@ func (s *Store) Sync(ctx context.Context) error {
 		return fmt.Errorf("bolt: sync: %w", err)
 	}
 	return nil
+}
+
+// retryFullEvery bounds how often a batch that met a full disk is tried
+// again.
+var retryFullEvery = 100 * time.Millisecond
+
+// retryFull writes the batch that met a full disk again, with the writes
+// (deletes only) taken since merged in: one transaction, as the two
+// batches in order would have left the file. If it fits, the Store takes
+// writes again. s.mu must be held; retryFull releases it.
+func (s *Store) retryFull() {
+	if wait := time.Until(s.retryNext); wait > 0 {
+		// Only the flusher writes: let it wait, so that a kick within
+		// the interval still leads to a try.
+		s.mu.Unlock()
+		time.Sleep(wait)
+		s.mu.Lock()
+		if !s.full {
+			s.mu.Unlock()
+			return
+		}
+	}
+	batch := make(map[string][]byte, len(s.flushing)+len(s.pending))
+	for k, v := range s.flushing {
+		batch[k] = v
+	}
+	for k, v := range s.pending {
+		batch[k] = v
+	}
+	n := s.batch
+	s.flushing = batch
+	s.pending, s.pendingBytes, s.pendingSince = map[string][]byte{}, 0, time.Time{}
+	s.batch++
+	s.mu.Unlock()
+
+	err := s.write(batch, 0)
+
+	s.mu.Lock()
+	if err != nil {
+		s.err = fmt.Errorf("bolt: writing a batch of %d keys: %w", len(batch), dbErr(err))
+		s.full = errors.Is(err, syscall.ENOSPC)
+		s.retryNext = time.Now().Add(retryFullEvery)
+	} else {
+		s.err, s.full = nil, false
+		s.flushing = nil
+		s.durable = n
+	}
+	s.signalLocked()
+	s.mu.Unlock()
 }

@@ -16,11 +16,20 @@ import (
 // key and value bytes (map entry, slice header, version).
 const recordOverhead = 64
 
-// writable returns why the Store takes no writes, or nil. s.mu must be held.
-func (s *Store) writable() error {
+// writable returns why the Store takes no write that needs nver new
+// versions, or nil. s.mu must be held. While the disk is full (s.full) a
+// delete (no new version) is taken, and a refused write asks the flusher
+// to try the failed batch again, so the Store takes writes again as soon
+// as there is room.
+func (s *Store) writable(nver int) error {
 	switch {
 	case s.closed:
 		return backend.ErrClosed
+	case s.full && nver == 0:
+		return nil
+	case s.full:
+		s.kickLocked()
+		return fmt.Errorf("%w: the disk is full: %w", backend.ErrNoSpace, s.err)
 	case s.err != nil && errors.Is(s.err, syscall.ENOSPC):
 		// The disk is full: a definite refusal of this write (the one
 		// acknowledged in the failed batch got s.err itself from Sync).
@@ -41,7 +50,7 @@ func (s *Store) lockForWrite(ctx context.Context, size, nver int) error {
 			return err
 		}
 		s.mu.Lock()
-		if err := s.writable(); err != nil {
+		if err := s.writable(nver); err != nil {
 			s.mu.Unlock()
 			return err
 		}
