@@ -103,8 +103,8 @@ type Store struct {
 	// (flush.go).
 	full      bool
 	retryNext time.Time // no retry before this
-	closed         bool
-	crashed        bool
+	closed    bool
+	crashed   bool
 	// changed is closed and replaced whenever a batch is swapped out or
 	// written, or the Store fails or closes.
 	changed chan struct{}
