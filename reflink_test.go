@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voldfs/voldfs/backend"
+	"github.com/voldfs/voldfs/backend/faulty"
 	"github.com/voldfs/voldfs/backend/memory"
 )
 
@@ -393,6 +394,48 @@ func TestCloneConcurrentWriters(t *testing.T) {
 			cloneFsck(t, f)
 			assert.Empty(t, fsKeys(t, f, s, "b/"), "blocks left")
 			assert.Empty(t, fsKeys(t, f, s, "r/"), "counts left")
+		})
+	}
+}
+
+// BenchmarkCloneWrite: a 4 KiB write and commit into a 64 MiB file (128
+// blocks of 512 KiB under one index node) that was never cloned, and into
+// a clone of one (after its first write copied the shared index node), on
+// the memory store; store-ops/op counts the store calls of each.
+func BenchmarkCloneWrite(b *testing.B) {
+	for _, cloned := range []bool{false, true} {
+		b.Run(fmt.Sprintf("cloned=%v", cloned), func(b *testing.B) {
+			st := faulty.Wrap(memory.New(), nil)
+			f, err := Format(context.Background(), st, nil)
+			require.NoError(b, err)
+			defer f.Close()
+			require.NoError(b, f.WriteFile("a", make([]byte, 64<<20), 0o644))
+			name := "a"
+			if cloned {
+				require.NoError(b, f.Clone("a", "b"))
+				name = "b"
+			}
+			h, err := f.OpenFile(name, os.O_RDWR, 0)
+			require.NoError(b, err)
+			defer h.Close()
+			p := make([]byte, 4096)
+			rng := rand.New(rand.NewPCG(1, 1))
+			_, err = h.WriteAt(p, 0)
+			require.NoError(b, err)
+			require.NoError(b, h.Commit()) // the first write under the shared node
+			f.WaitFrees()
+			ops := st.Ops()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := h.WriteAt(p, rng.Int64N(64<<20-4096)); err != nil {
+					b.Fatal(err)
+				}
+				if err := h.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			f.WaitFrees()
+			b.ReportMetric(float64(st.Ops()-ops)/float64(b.N), "store-ops/op")
 		})
 	}
 }
