@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/voldfs/voldfs"
-	"github.com/voldfs/voldfs/internal/testserver"
 )
 
 // TestReflinkMount: FICLONE cannot reach a FUSE server (the kernel's VFS
@@ -23,13 +22,7 @@ import (
 // copy stores no data block, writing it copies only what it changes, and
 // the original stays as it was.
 func TestReflinkMount(t *testing.T) {
-	stores := map[string]func() string{
-		"bolt":      func() string { return "bolt:" + filepath.Join(t.TempDir(), "voldfs.db") },
-		"memcached": func() string { return "memcache://" + testserver.Memcached(t) },
-	}
-	for name, store := range stores {
-		t.Run(name, func(t *testing.T) { reflinkMount(t, store()) })
-	}
+	forStores(t, reflinkMount)
 }
 
 func reflinkMount(t *testing.T, store string) {

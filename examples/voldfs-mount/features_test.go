@@ -20,8 +20,10 @@ import (
 
 // TestXattrMount: extended attributes through the kernel, with the attr
 // tools and the system calls.
-func TestXattrMount(t *testing.T) {
-	_, mp := testMount(t, "bolt:"+filepath.Join(t.TempDir(), "voldfs.db"))
+func TestXattrMount(t *testing.T) { forStores(t, xattrMount) }
+
+func xattrMount(t *testing.T, store string) {
+	_, mp := testMount(t, store)
 	p := filepath.Join(mp, "f")
 	require.NoError(t, os.WriteFile(p, []byte("x"), 0o644))
 
@@ -89,8 +91,10 @@ func TestXattrMount(t *testing.T) {
 
 // TestSpecialFiles: FIFOs, sockets and devices through the kernel, which
 // serves the FIFO's data and the socket's connections itself.
-func TestSpecialFiles(t *testing.T) {
-	_, mp := testMount(t, "bolt:"+filepath.Join(t.TempDir(), "voldfs.db"))
+func TestSpecialFiles(t *testing.T) { forStores(t, specialFiles) }
+
+func specialFiles(t *testing.T, store string) {
+	_, mp := testMount(t, store)
 	fifo := filepath.Join(mp, "fifo")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o640))
 	var st syscall.Stat_t

@@ -211,8 +211,10 @@ var posixUnsupported = map[string]string{
 // TestPosixtest runs go-fuse's posixtest suite against the mount, each
 // test in a fresh directory; the unsupported features are checked for the
 // error they must give.
-func TestPosixtest(t *testing.T) {
-	_, mp := testMount(t, "bolt:"+filepath.Join(t.TempDir(), "voldfs.db"))
+func TestPosixtest(t *testing.T) { forStores(t, posixtestOn) }
+
+func posixtestOn(t *testing.T, store string) {
+	_, mp := testMount(t, store)
 	var names []string
 	for name := range posixtest.All {
 		names = append(names, name)

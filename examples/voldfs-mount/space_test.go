@@ -19,8 +19,10 @@ import (
 // TestFallocateMount runs fallocate(2)'s modes through the kernel: mode 0
 // extends the size, KEEP_SIZE keeps it, PUNCH_HOLE|KEEP_SIZE reads zeros
 // and leaves a hole SEEK_HOLE finds, ZERO_RANGE zeroes (and extends).
-func TestFallocateMount(t *testing.T) {
-	_, mp := testMount(t, "bolt:"+filepath.Join(t.TempDir(), "voldfs.db"))
+func TestFallocateMount(t *testing.T) { forStores(t, fallocateMount) }
+
+func fallocateMount(t *testing.T, store string) {
+	_, mp := testMount(t, store)
 	p := filepath.Join(mp, "f")
 	size := func() int64 {
 		t.Helper()
@@ -97,8 +99,10 @@ func blockSize(t *testing.T, fd int) int64 {
 
 // TestSeekHoleMount: lseek(2)'s SEEK_DATA and SEEK_HOLE on a sparse file
 // written through the mount, including data not yet committed.
-func TestSeekHoleMount(t *testing.T) {
-	_, mp := testMount(t, "bolt:"+filepath.Join(t.TempDir(), "voldfs.db"))
+func TestSeekHoleMount(t *testing.T) { forStores(t, seekHoleMount) }
+
+func seekHoleMount(t *testing.T, store string) {
+	_, mp := testMount(t, store)
 	f, err := os.Create(filepath.Join(mp, "sparse"))
 	require.NoError(t, err)
 	defer f.Close()
