@@ -43,7 +43,7 @@ func init() { backend.Register(Scheme, openURL) }
 const lockTimeout = time.Second
 
 func openURL(_ context.Context, u *url.URL) (backend.Store, error) {
-	path, opts, err := parseURL(u)
+	path, opts, err := ParseURL(u)
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +58,9 @@ func openURL(_ context.Context, u *url.URL) (backend.Store, error) {
 	return s, nil
 }
 
-// parseURL returns the path and options of a bolt URL.
-func parseURL(u *url.URL) (string, *Options, error) {
+// ParseURL returns the path and options of a bolt URL (see Scheme); an
+// error is a backend.BadURL one. Options.Timeout is left zero.
+func ParseURL(u *url.URL) (string, *Options, error) {
 	const want = "want bolt:PATH (relative or absolute) or bolt:///ABSOLUTE/PATH"
 	if u.Host != "" || u.User != nil {
 		return "", nil, backend.BadURL("bolt://%s names a host, and a bolt file has none: write bolt:%s for a relative path, or bolt:///%s for an absolute one", u.Host, u.Host+u.Path, u.Host+u.Path)

@@ -31,7 +31,7 @@ func TestParseURL(t *testing.T) {
 	} {
 		u, err := url.Parse(tc.in)
 		require.NoError(t, err, tc.in)
-		path, opts, err := parseURL(u)
+		path, opts, err := ParseURL(u)
 		if assert.NoError(t, err, tc.in) {
 			assert.Equal(t, tc.path, path, tc.in)
 			assert.Equal(t, tc.opts, *opts, tc.in)
