@@ -190,8 +190,8 @@ func RedactURL(raw string) string {
 // URLHosts returns the servers of u's authority, a comma-separated list of
 // HOST[:PORT] (memcache://a:11211,b:11211), each with defaultPort where it
 // gives none. An IPv6 address is written in brackets, [::1]:11211; net/url
-// accepts one only as the last server of the list. An empty list, or an
-// empty or malformed entry, is a BadURL error.
+// parses one only as the list's sole server (use a host name in a list).
+// An empty list, or an empty or malformed entry, is a BadURL error.
 func URLHosts(u *url.URL, defaultPort string) ([]string, error) {
 	if u.Host == "" {
 		return nil, BadURL("no server: want %s://HOST[:PORT][,HOST[:PORT]...]", u.Scheme)

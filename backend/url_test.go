@@ -191,3 +191,33 @@ func TestRedactURL(t *testing.T) {
 	require.Error(t, err)
 	assert.False(t, strings.Contains(err.Error(), "secret"), err.Error())
 }
+
+func TestURLHosts(t *testing.T) {
+	for _, c := range []struct {
+		host string
+		want []string
+		err  string
+	}{
+		{host: "a", want: []string{"a:99"}},
+		{host: "a:1", want: []string{"a:1"}},
+		{host: "a:1,b", want: []string{"a:1", "b:99"}},
+		{host: "[::1]", want: []string{"[::1]:99"}},
+		{host: "[::1]:5", want: []string{"[::1]:5"}},
+		{host: "a,[::1]:5", want: []string{"a:99", "[::1]:5"}},
+		{host: "", err: "no server: want x://HOST[:PORT][,HOST[:PORT]...]"},
+		{host: "a,", err: `an empty server in "a,": want HOST[:PORT][,HOST[:PORT]...]`},
+		{host: "::1", err: `server "::1": write an IPv6 address in brackets, [ADDR]:PORT`},
+		{host: "a:", err: `server "a:": the port must be a number`},
+		{host: "a:1:2", err: `server "a:1:2": write an IPv6 address in brackets, [ADDR]:PORT`},
+	} {
+		got, err := backend.URLHosts(&url.URL{Scheme: "x", Host: c.host}, "99")
+		if c.err != "" {
+			assert.EqualError(t, err, c.err, c.host)
+			assert.ErrorIs(t, err, backend.ErrBadURL)
+			continue
+		}
+		if assert.NoError(t, err, c.host) {
+			assert.Equal(t, c.want, got, c.host)
+		}
+	}
+}
