@@ -37,11 +37,8 @@ func TestGitClone(t *testing.T) {
 	owt, err := origin.Worktree()
 	require.NoError(t, err)
 	ofs := owt.Filesystem
-	big := make([]byte, 3<<20+12345) // several 512 KiB blocks, poorly compressible
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range big {
-		big[i] = byte(r.IntN(16))
-	}
+	big := make([]byte, 1<<20+12345) // random: the pack spans three 512 KiB blocks
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(big)
 	files := map[string]string{"README.md": "first\n"}
 	for i := range 40 {
 		files[fmt.Sprintf("dir%d/sub/file%d.txt", i%5, i)] = fmt.Sprintf("content %d\n", i)
