@@ -12,6 +12,11 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
+// Ported from afero v1.15.0 afero_test.go; changes: package, a dot import of
+// afero, the voldfs Fs added to Fss (beside MemMapFs and OsFs, so the tests
+// that compare their outputs compare voldfs with both), TestMemFileRead run
+// on voldfs.
+
 package voldafero_test
 
 import (

@@ -13,6 +13,9 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
+// Ported from afero v1.15.0 ioutil_test.go; changes: package, a dot import
+// of afero, voldfs Fs values instead of MemMapFs ones.
+
 package voldafero_test
 
 import (

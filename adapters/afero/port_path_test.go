@@ -12,6 +12,9 @@
 // See the License for the specific language governing permissions and
 // limitations under the License.
 
+// Ported from afero v1.15.0 path_test.go; changes: package and a dot import
+// of afero (TestWalk compares Walk over MemMapFs, OsFs and voldfs).
+
 package voldafero_test
 
 import (

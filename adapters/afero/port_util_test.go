@@ -15,6 +15,10 @@
 // limitations under the License.
 //
 
+// Ported from afero v1.15.0 util_test.go; changes: package, a dot import of
+// afero, testFS is a voldfs Fs instead of a MemMapFs, TestReaderContains (an
+// unexported helper) left out.
+
 package voldafero_test
 
 import (
