@@ -22,7 +22,6 @@ package voldafero_test
 import (
 	"bytes"
 	"fmt"
-	. "github.com/spf13/afero"
 	"io"
 	iofs "io/fs"
 	"os"
@@ -31,6 +30,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	. "github.com/spf13/afero"
 )
 
 var (

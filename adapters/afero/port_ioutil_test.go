@@ -19,10 +19,11 @@
 package voldafero_test
 
 import (
-	. "github.com/spf13/afero"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "github.com/spf13/afero"
 )
 
 func checkSizePath(t *testing.T, path string, size int64) {

@@ -18,11 +18,12 @@
 package voldafero_test
 
 import (
-	. "github.com/spf13/afero"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	. "github.com/spf13/afero"
 )
 
 // contains returns true if vector contains the string s.

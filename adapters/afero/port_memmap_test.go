@@ -10,7 +10,6 @@ package voldafero_test
 import (
 	"errors"
 	"fmt"
-	. "github.com/spf13/afero"
 	"io"
 	"io/fs"
 	"os"
@@ -21,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	. "github.com/spf13/afero"
 )
 
 // TestNormalizePath is left out: it tests MemMapFs's unexported path

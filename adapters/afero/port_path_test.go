@@ -19,9 +19,10 @@ package voldafero_test
 
 import (
 	"fmt"
-	. "github.com/spf13/afero"
 	"os"
 	"testing"
+
+	. "github.com/spf13/afero"
 )
 
 func TestWalk(t *testing.T) {

@@ -23,13 +23,14 @@ package voldafero_test
 
 import (
 	"fmt"
-	. "github.com/spf13/afero"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/spf13/afero"
 )
 
 var testFS = newVoldFs()
