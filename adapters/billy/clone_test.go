@@ -134,3 +134,45 @@ func TestGitClone(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, rep.OK(), "fsck: %v", rep.Problems)
 }
+
+// BenchmarkGitClone clones a repository of 500 small files in 50
+// directories into voldfs on the memory store, and reports the store round
+// trips of one clone: with go-git's default storage, which opens the pack
+// file again for every object it reads (and a voldfs open fetches the inode:
+// close-to-open), and with KeepDescriptors, which keeps it open.
+func BenchmarkGitClone(b *testing.B) {
+	sig := &object.Signature{Name: "Bench", Email: "bench@example.com", When: time.Unix(1e9, 0).UTC()}
+	origin, err := git.Init(gitmemory.NewStorage(), memfs.New())
+	require.NoError(b, err)
+	owt, err := origin.Worktree()
+	require.NoError(b, err)
+	for i := range 500 {
+		name := fmt.Sprintf("d%02d/f%03d.go", i%50, i)
+		require.NoError(b, util.WriteFile(owt.Filesystem, name, []byte(fmt.Sprintf("package d\n\n// %d\n", i)), 0o644))
+	}
+	require.NoError(b, owt.AddWithOptions(&git.AddOptions{All: true}))
+	_, err = owt.Commit("bench", &git.CommitOptions{Author: sig, Committer: sig})
+	require.NoError(b, err)
+	client.InstallProtocol("inproc", server.NewClient(server.MapLoader{"inproc://bench/clone": origin.Storer}))
+
+	for _, keep := range []bool{false, true} {
+		b.Run(fmt.Sprintf("KeepDescriptors=%v", keep), func(b *testing.B) {
+			var trips int64
+			for b.Loop() {
+				fsys, err := voldfs.Format(context.Background(), memory.New(), nil)
+				require.NoError(b, err)
+				wt := voldbilly.New(fsys)
+				dotgit, err := wt.Chroot(".git")
+				require.NoError(b, err)
+				storage := filesystem.NewStorageWithOptions(dotgit, cache.NewObjectLRUDefault(),
+					filesystem.Options{KeepDescriptors: keep})
+				_, err = git.Clone(storage, wt, &git.CloneOptions{URL: "inproc://bench/clone"})
+				require.NoError(b, err)
+				require.NoError(b, storage.Close())
+				trips += fsys.Stats().RoundTrips()
+				fsys.Close()
+			}
+			b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/op")
+		})
+	}
+}

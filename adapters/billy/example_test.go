@@ -39,7 +39,11 @@ func Example_gitClone() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	storage := filesystem.NewStorage(dotgit, cache.NewObjectLRUDefault())
+	// KeepDescriptors keeps the pack file open: go-git otherwise opens it
+	// again for every object, and every voldfs open fetches the inode.
+	storage := filesystem.NewStorageWithOptions(dotgit, cache.NewObjectLRUDefault(),
+		filesystem.Options{KeepDescriptors: true})
+	defer storage.Close()
 	repo, err := git.Clone(storage, worktree, &git.CloneOptions{URL: "inproc://origin/repo"})
 	if err != nil {
 		log.Fatal(err)
