@@ -7,9 +7,11 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/helper/iofs"
 	"github.com/go-git/go-billy/v5/util"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -207,4 +209,18 @@ func TestFile(t *testing.T) {
 	assert.Equal(t, io.EOF, err)
 	require.NoError(t, f.Close())
 	assert.ErrorIs(t, f.Close(), fs.ErrClosed)
+}
+
+// The Filesystem, and a chroot of it, seen through billy's io/fs adapter
+// (helper/iofs) pass testing/fstest.
+func TestIOFS(t *testing.T) {
+	b, _, _ := newTestFS(t)
+	for _, name := range []string{"a.txt", "d/b.txt", "d/e/c.txt", "sub/x/y.txt"} {
+		require.NoError(t, util.WriteFile(b, name, []byte("content of "+name), 0o644))
+	}
+	require.NoError(t, b.MkdirAll("empty", 0o755))
+	require.NoError(t, fstest.TestFS(iofs.New(b), "a.txt", "d/b.txt", "d/e/c.txt", "sub/x/y.txt", "empty"))
+	sub, err := b.Chroot("sub")
+	require.NoError(t, err)
+	require.NoError(t, fstest.TestFS(iofs.New(sub), "x/y.txt"))
 }
