@@ -39,6 +39,7 @@ type config struct {
 	grace       time.Duration
 	lockTimeout time.Duration
 	mountpoint  string
+	metrics     string // -metrics ADDR (metrics.go)
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -57,6 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.BoolVar(&c.gc, "gc", false, "with -fsck: delete unreferenced blocks (stores that list keys: bolt, mem)")
 	fl.DurationVar(&c.lockTimeout, "lock-timeout", voldfs.DefaultLockTimeout, "how long this mount may be unreachable before other clients break its locks")
 	fl.DurationVar(&c.grace, "grace", time.Hour, "with -fsck: leave objects younger than this alone (clients may be using them)")
+	addMetricsFlag(fl, &c)
 	fl.Usage = func() {
 		fmt.Fprintf(stderr, "usage: voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-lock-timeout D] [-o allow_other] MOUNTPOINT\n"+
 			"       voldfs-mount [-store URL] [-blocks URL] [-name FS] -fsck [-repair] [-gc] [-grace D]\n")
@@ -88,10 +90,16 @@ func run(args []string, stderr io.Writer) int {
 	if c.fsck {
 		return runFsck(c, stderr)
 	}
+	stats, err := newStatsReporter(c.metrics, stderr)
+	if err != nil {
+		return fail(err)
+	}
+	defer stats.close() // the summary line at unmount
 	m, err := mount(c, stderr)
 	if err != nil {
 		return fail(err)
 	}
+	stats.run(m.vfs)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -103,6 +111,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}()
 	m.server.Wait()
+	stats.close()
 	if err := m.close(); err != nil {
 		return fail(err)
 	}
@@ -320,7 +329,7 @@ func runFsck(c *config, stderr io.Writer) int {
 	if grace <= 0 {
 		grace = -1 // no grace at all (FsckOptions' zero means the default)
 	}
-	r, err := vfs.Fsck(context.Background(), voldfs.FsckOptions{Repair: c.repair, GC: c.gc, Grace: grace})
+	r, err := vfs.Fsck(context.Background(), voldfs.FsckOptions{Repair: c.repair, GC: c.gc, Grace: grace, Progress: fsckProgress(stderr)})
 	if err != nil {
 		fmt.Fprintf(stderr, "voldfs-mount: fsck: %v\n", oneLine(err))
 		return 1
