@@ -285,10 +285,13 @@ func (b *Filesystem) Rename(from, to string) error {
 	if err != nil {
 		return &os.LinkError{Op: "rename", Old: from, New: to, Err: unwrapPath(err)}
 	}
-	if _, err := v.Lstat(op); err != nil {
-		return renameLink(err, "rename", from, to) // no parents for a missing source
+	err = v.Rename(op, np)
+	if errors.Is(err, fs.ErrNotExist) && path.Dir(np) != "." {
+		// Make the target's parents only for a source that exists.
+		if _, serr := v.Lstat(op); serr == nil && v.MkdirAll(path.Dir(np), dirMode) == nil {
+			err = v.Rename(op, np)
+		}
 	}
-	err = withParents(v, np, func() error { return v.Rename(op, np) })
 	return renameLink(err, "rename", from, to)
 }
 
