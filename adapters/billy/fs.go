@@ -49,6 +49,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -136,7 +137,11 @@ func (b *Filesystem) view(create bool) (*voldfs.FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sub.(*voldfs.FS), nil
+	v, ok := sub.(*voldfs.FS)
+	if !ok { // voldfs's Sub returns an *FS; say so plainly should that change
+		return nil, fmt.Errorf("voldbilly: voldfs Sub view is a %T, not a *voldfs.FS: %w", sub, errors.ErrUnsupported)
+	}
+	return v, nil
 }
 
 // resolve cleans name and returns it with the view it is relative to.
