@@ -171,3 +171,13 @@ func (s *VoldSuite) TestSymlinkWithChrootCrossBounders(c *C) {
 	c.Assert(err, IsNil)
 	c.Assert(string(b), Equals, "inside")
 }
+
+// newMemFS is the adapter on a fresh memory store, for the tests ported from
+// go-billy's util package, which use memfs.New.
+func newMemFS() billy.Filesystem {
+	f, err := voldfs.Format(context.Background(), memory.New(), nil)
+	if err != nil {
+		panic(err)
+	}
+	return voldbilly.New(f)
+}
