@@ -286,7 +286,6 @@ func (c *core) destroyShared(ctx context.Context, ci *cachedInode) error {
 			return err
 		}
 		ops := append([]backend.Op{{Key: c.inodeKey(ino), Old: ci.ver, Delete: true}}, t.refOps()...)
-		c.stats.inodeDeletes.Add(1)
 		_, err = backend.Commit(ctx, c.inodes, ops)
 		c.dropInode(ino)
 		if err == nil {
@@ -311,7 +310,7 @@ func (c *core) destroyShared(ctx context.Context, ci *cachedInode) error {
 		if !ci.n.dead() {
 			return nil // linked again meanwhile
 		}
-		if err := backoff(ctx, attempt+1); err != nil {
+		if err := c.backoff(ctx, attempt+1); err != nil {
 			return err
 		}
 	}
