@@ -99,7 +99,7 @@ func (c *core) statfs(ctx context.Context) (*Statfs, error) {
 	st.UsedBytes = st.UsedBlocks * bs
 	st.Bfree = statfsFreeBytes / bs
 	st.Blocks = st.UsedBlocks + st.Bfree
-	if sr, ok := c.blocks.(backend.SpaceReporter); ok {
+	if sr, ok := uncounted(c.blocks).(backend.SpaceReporter); ok {
 		sp, err := sr.Space(ctx)
 		switch {
 		case err == nil && sp.Total > 0:
