@@ -131,7 +131,7 @@ func rootOf(t *testing.T, f *FS, name string) blockRef {
 // VOLDFS_CLONE_OPS sets the number of operations.
 func TestCloneModel(t *testing.T) {
 	ops := 1500
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		ops = 300
 	}
 	if v := os.Getenv("VOLDFS_CLONE_OPS"); v != "" {
