@@ -20,35 +20,39 @@ import (
 // copies only what it changes, so the other is unaffected. dst is created
 // with src's permission bits if it does not exist; an existing dst must be
 // a regular file, and its content is replaced (its attributes and extended
-// attributes stay its own). src's buffered writes are committed first. A
-// directory src is EISDIR, another non-regular src EINVAL.
+// attributes stay its own). src's buffered writes are committed first.
+// Errors are *os.LinkError: a directory src or dst is EISDIR, a special
+// file ENXIO (it cannot be opened), as for OpenFile.
 func (f *FS) Clone(src, dst string) error {
+	fail := func(err error) error {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return linkErr("clone", src, dst, err)
+	}
 	s, err := f.OpenFile(src, os.O_RDONLY, 0)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	defer s.Close()
 	if s.dir != nil {
-		return linkErr("clone", src, dst, syscall.EISDIR)
+		return fail(syscall.EISDIR)
 	}
 	fi, err := s.Stat()
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	d, err := f.OpenFile(dst, os.O_WRONLY|os.O_CREATE, fi.Mode().Perm())
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	err = d.clone(s, "clone")
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return linkErr("clone", src, dst, err)
+		return fail(err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -438,4 +439,100 @@ func BenchmarkCloneWrite(b *testing.B) {
 			b.ReportMetric(float64(st.Ops()-ops)/float64(b.N), "store-ops/op")
 		})
 	}
+}
+
+// TestCloneAPI: the errors of Clone, CloneFrom and CloneRange, small
+// (inline) files, buffered writes of both sides, and ranges at the ends.
+func TestCloneAPI(t *testing.T) {
+	f, _ := cloneFS(t, false)
+	big := pattern(10*cloneBS+50, 2)
+	writeFile(t, f, "big", big)
+	writeFile(t, f, "small", []byte("inline bytes"))
+	require.NoError(t, f.Mkdir("dir", 0o755))
+	require.NoError(t, f.Mknod("fifo", os.ModeNamedPipe|0o644, 0))
+
+	wantErr(t, "clone missing", f.Clone("nope", "x"), fs.ErrNotExist, "link")
+	wantErr(t, "clone a directory", f.Clone("dir", "x"), syscall.EISDIR, "link")
+	wantErr(t, "clone onto a directory", f.Clone("big", "dir"), syscall.EISDIR, "link")
+	wantErr(t, "clone a FIFO", f.Clone("fifo", "x"), syscall.ENXIO, "link")
+
+	require.NoError(t, f.Clone("small", "small2"))
+	wantContent(t, f, "small2", []byte("inline bytes"))
+	writeFile(t, f, "empty", nil)
+	require.NoError(t, f.Clone("empty", "big2"))
+	wantContent(t, f, "big2", nil)
+	require.NoError(t, f.Clone("big", "big2"))
+	wantContent(t, f, "big2", big)
+	assert.Equal(t, uint32(0o644), attr(t, f, "big2").Mode&0o777)
+
+	open := func(name string, flag int) *File {
+		t.Helper()
+		h, err := f.OpenFile(name, flag|os.O_CREATE, 0o644)
+		require.NoError(t, err)
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	src, dst := open("big", os.O_RDWR), open("dst", os.O_RDWR)
+	ro, wo := open("big", os.O_RDONLY), open("big", os.O_WRONLY)
+	g, err := Open(context.Background(), f.c.inodes, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { g.Close() })
+	other, err := g.OpenFile("big", os.O_RDONLY, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { other.Close() })
+	for _, c := range []struct {
+		name              string
+		dst, src          *File
+		srcOff, dstOff, n int64
+		want              error
+	}{
+		{"unaligned source", dst, src, 100, 0, cloneBS, syscall.EINVAL},
+		{"unaligned destination", dst, src, 0, 100, cloneBS, syscall.EINVAL},
+		{"unaligned length", dst, src, 0, 0, 100, syscall.EINVAL},
+		{"source offset past the end", dst, src, 20 * cloneBS, 0, cloneBS, syscall.EINVAL},
+		{"overlap in one file", src, src, 0, cloneBS, 2 * cloneBS, syscall.EINVAL},
+		{"negative", dst, src, -cloneBS, 0, cloneBS, syscall.EINVAL},
+		{"read-only destination", ro, src, 0, 0, cloneBS, syscall.EBADF},
+		{"write-only source", dst, wo, 0, 0, cloneBS, syscall.EBADF},
+		{"another FS", dst, other, 0, 0, cloneBS, syscall.EXDEV},
+	} {
+		wantErr(t, c.name, c.dst.CloneRange(c.src, c.srcOff, c.dstOff, c.n), c.want, "path")
+	}
+
+	// Buffered writes of both sides are committed first.
+	_, err = src.WriteAt([]byte("buffered"), 3*cloneBS)
+	require.NoError(t, err)
+	_, err = dst.WriteAt(pattern(12*cloneBS, 9), 0)
+	require.NoError(t, err)
+	require.NoError(t, dst.CloneRange(src, 2*cloneBS, 5*cloneBS, 2*cloneBS))
+	want := pattern(12*cloneBS, 9)
+	bigNow := bytes.Clone(big)
+	copy(bigNow[3*cloneBS:], "buffered")
+	copy(want[5*cloneBS:], bigNow[2*cloneBS:4*cloneBS])
+	wantContent(t, f, "dst", want)
+	wantContent(t, f, "big", bigNow)
+
+	// A range to the source's end (unaligned) must reach the destination's
+	// end; n == 0 means to the end.
+	wantErr(t, "unaligned end inside the destination", dst.CloneRange(src, 8*cloneBS, 0, 0), syscall.EINVAL, "path")
+	require.NoError(t, dst.CloneRange(src, 8*cloneBS, 11*cloneBS, 0))
+	want = append(want[:11*cloneBS], bigNow[8*cloneBS:]...)
+	wantContent(t, f, "dst", want)
+
+	// An inline source is copied.
+	s2 := open("small", os.O_RDONLY)
+	require.NoError(t, dst.CloneRange(s2, 0, cloneBS, 0))
+	copy(want[cloneBS:], "inline bytes")
+	wantContent(t, f, "dst", want)
+
+	// CloneFrom replaces the whole content, buffered writes of src included.
+	_, err = src.WriteAt([]byte("more"), 0)
+	require.NoError(t, err)
+	require.NoError(t, dst.CloneFrom(src))
+	copy(bigNow, "more")
+	wantContent(t, f, "dst", bigNow)
+	fi, err := dst.Stat()
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(bigNow)), fi.Size())
+	cloneFsck(t, f)
 }
