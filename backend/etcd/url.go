@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -101,9 +102,17 @@ func (s *Store) ping(ctx context.Context, timeout time.Duration) error {
 	errc := make(chan error, len(eps))
 	for _, ep := range eps {
 		go func() {
-			_, err := s.cli.Status(ctx, ep)
+			// A plain connect first: gRPC reports a refused connection
+			// only as the deadline it waited out.
+			host := strings.TrimPrefix(ep, "http://")
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "tcp", host)
+			if err == nil {
+				c.Close()
+				_, err = s.cli.Status(ctx, ep)
+			}
 			if err != nil {
-				err = fmt.Errorf("%s: %w", strings.TrimPrefix(ep, "http://"), err)
+				err = fmt.Errorf("%s: %w", host, err)
 			}
 			errc <- err
 		}()

@@ -121,6 +121,7 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		return exitUsage
 	}
+	quietClients(c.debug)
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "voldfs-mount: %v\n", oneLine(err))
 		if errors.Is(err, backend.ErrBadURL) {
