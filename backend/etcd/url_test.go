@@ -105,3 +105,37 @@ func TestOpenURLErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenURLPassword: the URL's user and password reach a cluster with
+// authentication on, and a wrong one is refused at open, redacted.
+func TestOpenURLPassword(t *testing.T) {
+	ctx := context.Background()
+	c := startCluster(t, 1)
+	ep := strings.TrimPrefix(c.endpoints()[0], "http://")
+	admin, err := clientv3.New(c.config())
+	require.NoError(t, err)
+	_, err = admin.UserAdd(ctx, "root", "s3cret")
+	require.NoError(t, err)
+	_, err = admin.UserGrantRole(ctx, "root", "root")
+	require.NoError(t, err)
+	_, err = admin.AuthEnable(ctx)
+	require.NoError(t, err)
+	admin.Close()
+
+	s, err := backend.OpenURL(ctx, "etcd://root:s3cret@"+ep+"/auth")
+	require.NoError(t, err)
+	_, err = s.CAS(ctx, "k", backend.NoVersion, []byte("v"))
+	assert.NoError(t, err)
+	s.Close()
+	for _, u := range []string{"etcd://root:wrong@" + ep + "?dial-timeout=2s", "etcd://" + ep + "?dial-timeout=2s"} {
+		s, err := backend.OpenURL(ctx, u)
+		if !assert.Error(t, err, u) {
+			s.Close()
+			continue
+		}
+		assert.NotErrorIs(t, err, backend.ErrBadURL)
+		assert.NotContains(t, err.Error(), "wrong")
+		assert.Contains(t, err.Error(), `store "`+backend.RedactURL(u)+`": etcd: `)
+		t.Log(err)
+	}
+}

@@ -108,7 +108,7 @@ func openURL(ctx context.Context, u *url.URL) (backend.Store, error) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = dialErrors(hosts, err)
 		}
-		return nil, fmt.Errorf("redis: no answer from %s: %w", strings.Join(hosts, ","), err)
+		return nil, fmt.Errorf("redis: connect to %s: %w", strings.Join(hosts, ","), err)
 	}
 	return s, nil
 }

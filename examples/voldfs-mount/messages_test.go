@@ -127,7 +127,7 @@ func TestCommandLine(t *testing.T) {
 		{"file as mountpoint", []string{"-store", "mem:", file}, 1, "voldfs-mount: mountpoint " + file + ": not a directory"},
 		{"unreachable memcached", []string{"-store", "memcache://127.0.0.1:1", mp}, 1, `voldfs-mount: store "memcache://127.0.0.1:1": voldfs: open "voldfs": memcache: get "voldfs/super": dial tcp 127.0.0.1:1: connect: connection refused`},
 		{"unreachable etcd", []string{"-store", "etcd://127.0.0.1:1?dial-timeout=200ms", mp}, 1, `voldfs-mount: store "etcd://127.0.0.1:1?dial-timeout=200ms": etcd: no endpoint answers within 200ms: 127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused`},
-		{"unreachable redis", []string{"-store", "redis://127.0.0.1:1", mp}, 1, `voldfs-mount: store "redis://127.0.0.1:1": redis: no answer from 127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused`},
+		{"unreachable redis", []string{"-store", "redis://127.0.0.1:1", mp}, 1, `voldfs-mount: store "redis://127.0.0.1:1": redis: connect to 127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused`},
 		{"read-only without a filesystem", []string{"-store", "bolt:new.db", "-ro", mp}, 1, `voldfs-mount: no filesystem "voldfs" in bolt:new.db (a mount without -ro formats one)`},
 		{"fsck without a filesystem", []string{"-store", "bolt:new.db", "-fsck"}, 1, `voldfs-mount: no filesystem "voldfs" in bolt:new.db (a mount without -ro formats one)`},
 		{"blocks on a filesystem without", []string{"-store", "bolt:" + plain, "-blocks", "bolt:blk.db", mp}, 1, `voldfs-mount: filesystem "voldfs" in bolt:` + plain + ` keeps its blocks with its inodes (it was formatted without -blocks): drop -blocks bolt:blk.db`},
