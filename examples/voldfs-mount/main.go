@@ -42,6 +42,7 @@ type config struct {
 	grace       time.Duration
 	lockTimeout time.Duration
 	mountpoint  string
+	metrics     string // -metrics ADDR (metrics.go)
 }
 
 // Exit codes of run.
@@ -52,7 +53,7 @@ const (
 )
 
 // synopsis is the short usage, printed after a usage error.
-const synopsis = "usage: voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-lock-timeout D] [-o allow_other] MOUNTPOINT\n" +
+const synopsis = "usage: voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-lock-timeout D] [-o allow_other] [-metrics ADDR] MOUNTPOINT\n" +
 	"       voldfs-mount [-store URL] [-blocks URL] [-name FS] -fsck [-repair] [-gc] [-grace D]\n"
 
 // errUsage is parseFlags' error for a command line it has already
@@ -75,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.BoolVar(&c.gc, "gc", false, "with -fsck: delete unreferenced blocks (stores that list keys: all but memcache)")
 	fl.DurationVar(&c.lockTimeout, "lock-timeout", voldfs.DefaultLockTimeout, "how long this mount may be unreachable before other clients break its locks")
 	fl.DurationVar(&c.grace, "grace", time.Hour, "with -fsck: leave objects younger than this alone (clients may be using them)")
+	addMetricsFlag(fl, &c)
 	usage := func(format string, a ...any) (*config, error) {
 		fmt.Fprintf(stderr, "voldfs-mount: "+format+"\n%srun voldfs-mount -h for every flag\n", append(a, synopsis)...)
 		return nil, errUsage
@@ -135,6 +137,11 @@ func run(args []string, stderr io.Writer) int {
 	if c.fsck {
 		return runFsck(c, stderr)
 	}
+	stats, err := newStatsReporter(c.metrics, stderr)
+	if err != nil {
+		return fail(err)
+	}
+	defer stats.close() // the summary line at unmount
 	m, err := mount(c, stderr)
 	if err != nil {
 		return fail(err)
@@ -144,6 +151,7 @@ func run(args []string, stderr io.Writer) int {
 		ro = " (read-only)"
 	}
 	fmt.Fprintf(stderr, "voldfs-mount: mounted %s on %s%s\n", describe(c), m.dir, ro)
+	stats.run(m.vfs)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -155,6 +163,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}()
 	m.server.Wait()
+	stats.close()
 	fmt.Fprintf(stderr, "voldfs-mount: unmounted %s\n", m.dir)
 	if err := m.close(); err != nil {
 		return fail(err)
@@ -465,7 +474,7 @@ func runFsck(c *config, stderr io.Writer) int {
 	if grace <= 0 {
 		grace = -1 // no grace at all (FsckOptions' zero means the default)
 	}
-	r, err := vfs.Fsck(context.Background(), voldfs.FsckOptions{Repair: c.repair, GC: c.gc, Grace: grace})
+	r, err := vfs.Fsck(context.Background(), voldfs.FsckOptions{Repair: c.repair, GC: c.gc, Grace: grace, Progress: fsckProgress(stderr)})
 	if err != nil {
 		fmt.Fprintf(stderr, "voldfs-mount: fsck: %v\n", oneLine(err))
 		return exitFail

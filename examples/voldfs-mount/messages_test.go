@@ -110,7 +110,7 @@ func TestCommandLine(t *testing.T) {
 		{"gc without fsck", []string{"-gc", mp}, 2, "voldfs-mount: -gc goes with -fsck" + usage},
 		{"unknown flag", []string{"-mount", mp}, 2, "voldfs-mount: flag provided but not defined: -mount" + usage},
 		{"bad duration", []string{"-attr-timeout", "soon", mp}, 2, `voldfs-mount: invalid value "soon" for flag -attr-timeout: parse error` + usage},
-		{"help", []string{"-h"}, 0, "usage: voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-lock-timeout D] [-o allow_other] MOUNTPOINT"},
+		{"help", []string{"-h"}, 0, "usage: voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-lock-timeout D] [-o allow_other] [-metrics ADDR] MOUNTPOINT"},
 
 		{"bolt with a host", []string{"-store", "bolt://x.db", mp}, 2, `voldfs-mount: store "bolt://x.db": bolt://x.db names a host, and a bolt file has none: write bolt:x.db for a relative path, or bolt:///x.db for an absolute one`},
 		{"no scheme", []string{"-store", "x.db", mp}, 2, `voldfs-mount: store "x.db": no scheme: want SCHEME:..., where SCHEME is one of bolt, etcd, mem, memcache, redis, redis+cluster`},
