@@ -96,6 +96,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 	})
 	switch {
+	case c.blocks != "" && c.blocks == c.store:
+		return usage("-blocks names the -store itself (%s): give another store, or no -blocks", backend.RedactURL(c.store))
 	case c.fsck && fl.NArg() > 0:
 		return usage("-fsck checks without mounting: it takes no MOUNTPOINT (got %q)", strings.Join(fl.Args(), " "))
 	case c.fsck:

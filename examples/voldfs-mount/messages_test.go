@@ -121,6 +121,7 @@ func TestCommandLine(t *testing.T) {
 		{"etcd without endpoints", []string{"-store", "etcd:", mp}, 2, `voldfs-mount: store "etcd:": no endpoint: want etcd://HOST[:PORT][,HOST[:PORT]...][/PREFIX]`},
 		{"redis with two servers", []string{"-store", "redis://h:1,h:2", mp}, 2, `voldfs-mount: store "redis://h:1,h:2": redis:// names one server; for a Redis Cluster write redis+cluster://h:1,h:2`},
 		{"password redacted", []string{"-store", "redis://:hunter2@h/x", mp}, 2, `voldfs-mount: store "redis://:xxxxx@h/x": path "/x": the path of a redis URL is a database number (a key prefix is ?prefix=P): want redis://HOST[:PORT][/DB]`},
+		{"blocks is the store", []string{"-store", "bolt:x.db", "-blocks", "bolt:x.db", mp}, 2, "voldfs-mount: -blocks names the -store itself (bolt:x.db): give another store, or no -blocks" + usage},
 		{"bad blocks URL", []string{"-store", "mem:", "-blocks", "bolt:", mp}, 2, `voldfs-mount: -blocks: store "bolt:": no file path: want bolt:PATH (relative or absolute) or bolt:///ABSOLUTE/PATH`},
 
 		{"missing mountpoint", []string{"-store", "mem:", "nope"}, 1, "voldfs-mount: mountpoint nope does not exist: create the directory first"},
