@@ -102,6 +102,11 @@ func TestCloneSharesBlocks(t *testing.T) {
 	}
 	assert.Equal(t, len(a)-3, common, "every block but the written path (root, index node, data block) is shared")
 	assert.Equal(t, before+3, len(fsKeys(t, f, s, "b/")), "the write stored a data block and two index nodes")
+	// Rodeh's increment: copying the shared root counted one more parent
+	// for its 3 children (the root itself is back to 1: no record);
+	// copying the shared index node on the path did so for its 128
+	// children but the replaced one, and that node is back to 1.
+	assert.Len(t, fsKeys(t, f, s, "r/"), 2+127, "count records after the first write")
 	cloneFsck(t, f)
 
 	// Deleting either side keeps the other whole; deleting both leaves nothing.
