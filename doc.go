@@ -151,7 +151,8 @@
 //     each of its children (up to 2^14 with 512 KiB blocks): on etcd, whose
 //     transactions take 128 ops by default, such a commit fails (EFBIG)
 //     unless --max-txn-ops is raised; the txn fallback (memcached) locks
-//     each counted key.
+//     each counted key. Removing or truncating a file that was ever cloned
+//     reads the count of every block it drops (in parallel).
 //   - Directory trie blocks are stored as one record. Earlier versions
 //     framed them twice; this version still reads such blocks, but those
 //     versions cannot read the blocks it writes: upgrade every client of a
