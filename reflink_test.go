@@ -541,3 +541,69 @@ func TestCloneAPI(t *testing.T) {
 	assert.Equal(t, int64(len(bigNow)), fi.Size())
 	cloneFsck(t, f)
 }
+
+// TestCloneWhileWritten: one client commits writes to a file (each commit
+// sets blocks 0 and 5 to one byte value) while another clones it again
+// and again: every clone holds one commit's state whole, and the counts
+// stay right.
+func TestCloneWhileWritten(t *testing.T) {
+	for _, perKey := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perKey=%v", perKey), func(t *testing.T) {
+			f, s := cloneFS(t, perKey)
+			writeFile(t, f, "src", make([]byte, 8*cloneBS))
+			var st backend.Store = s
+			if perKey {
+				st = casOnly{s}
+			}
+			g, err := Open(context.Background(), st, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { g.Close() })
+			done := make(chan error, 1)
+			go func() {
+				h, err := g.OpenFile("src", os.O_RDWR, 0)
+				if err != nil {
+					done <- err
+					return
+				}
+				for k := 1; k <= 40 && err == nil; k++ {
+					p := bytes.Repeat([]byte{byte(k)}, cloneBS)
+					if _, err = h.WriteAt(p, 0); err == nil {
+						if _, err = h.WriteAt(p, 5*cloneBS); err == nil {
+							err = h.Commit()
+						}
+					}
+				}
+				if cerr := h.Close(); err == nil {
+					err = cerr
+				}
+				done <- err
+			}()
+			var clones []string
+			for running := true; running; {
+				select {
+				case err := <-done:
+					require.NoError(t, err)
+					running = false
+				default:
+				}
+				name := fmt.Sprintf("c%d", len(clones))
+				require.NoError(t, f.Clone("src", name))
+				clones = append(clones, name)
+			}
+			for _, name := range clones {
+				b := readFile(t, f, name)
+				require.Len(t, b, 8*cloneBS)
+				assert.Equal(t, b[0], b[5*cloneBS], "%s: blocks 0 and 5 from one commit", name)
+				assert.True(t, bytes.Equal(b[:cloneBS], bytes.Repeat(b[:1], cloneBS)), "%s: block 0 whole", name)
+			}
+			t.Logf("%d clones while 40 commits ran", len(clones))
+			cloneFsck(t, f)
+			for _, name := range append(clones, "src") {
+				require.NoError(t, f.Remove(name))
+			}
+			cloneFsck(t, f)
+			assert.Empty(t, fsKeys(t, f, s, "b/"), "blocks left")
+			assert.Empty(t, fsKeys(t, f, s, "r/"), "counts left")
+		})
+	}
+}
