@@ -150,7 +150,8 @@
 //   - The first write into a shared index node commits one count change for
 //     each of its children (up to 2^14 with 512 KiB blocks): on etcd, whose
 //     transactions take 128 ops by default, such a commit fails (EFBIG)
-//     unless --max-txn-ops is raised; the txn fallback (memcached) locks
+//     unless --max-txn-ops is raised (and the store told, with
+//     etcd.WithMaxTxnOps); the txn fallback (memcached) locks
 //     each counted key. Removing or truncating a file that was ever cloned
 //     reads the count of every block it drops (in parallel).
 //   - Directory trie blocks are stored as one record. Earlier versions
