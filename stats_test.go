@@ -277,3 +277,25 @@ func TestFsckProgress(t *testing.T) {
 	_, _, err = f.c.blocks.Get(context.Background(), f.c.blockKey(ref))
 	assert.ErrorIs(t, err, backend.ErrNotFound, "deleted before the last call")
 }
+
+// BenchmarkCountStore measures what the counting wrapper adds to a store
+// request: go test -run x -bench CountStore -benchmem.
+func BenchmarkCountStore(b *testing.B) {
+	ctx := context.Background()
+	mem := memory.New()
+	_, err := mem.CAS(ctx, "k", backend.NoVersion, make([]byte, 80)) // an inode's size
+	require.NoError(b, err)
+	var n storeCounters
+	for _, s := range []struct {
+		name string
+		s    backend.Store
+	}{{"raw", mem}, {"counted", countStore(mem, &n)}} {
+		b.Run(s.name, func(b *testing.B) {
+			for range b.N {
+				if _, _, err := s.s.Get(ctx, "k"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
