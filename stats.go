@@ -49,8 +49,9 @@ type Stats struct {
 	// wrote to Files (the store's side is Inodes/Blocks BytesIn/BytesOut).
 	BytesRead, BytesWritten int64
 
-	// Uploads is the number of block uploads running in the background
-	// (write-behind of full blocks); Frees the number of background batches
+	// Uploads is the number of background block uploads (write-behind of
+	// full blocks) started and not finished, running or waiting for one of
+	// the Parallelism slots; Frees the number of background batches
 	// of replaced blocks waiting to be deleted or being deleted; DirtyBytes
 	// the bytes open Files buffer for write-back (the blocks their writes
 	// change, and appends) until they commit; OpenInodes the inodes with
@@ -142,7 +143,7 @@ func (f *FS) Stats() Stats {
 		AttrCacheMisses: s.attrMisses.Load(),
 		BytesRead:       s.bytesRead.Load(),
 		BytesWritten:    s.bytesWritten.Load(),
-		Uploads:         int64(len(c.upSem)),
+		Uploads:         s.uploads.Load(),
 		Frees:           s.frees.Load(),
 		DirtyBytes:      s.dirty.Load(),
 	}
@@ -173,7 +174,7 @@ type counters struct {
 	conflicts, retries      atomic.Int64
 	attrHits, attrMisses    atomic.Int64
 	bytesRead, bytesWritten atomic.Int64
-	frees, dirty            atomic.Int64
+	uploads, frees, dirty   atomic.Int64
 }
 
 // op counts one call of the public API operation op (its *fs.PathError

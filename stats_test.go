@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -298,4 +299,35 @@ func BenchmarkCountStore(b *testing.B) {
 			}
 		})
 	}
+}
+
+// heldPuts holds every block Put until gate is closed.
+type heldPuts struct {
+	*memory.Store
+	gate chan struct{}
+}
+
+func (g heldPuts) Put(ctx context.Context, key string, value []byte) (backend.Version, error) {
+	if strings.Contains(key, "/b/") {
+		<-g.gate
+	}
+	return g.Store.Put(ctx, key, value)
+}
+
+// TestStatsUploads: full blocks written to an open file upload in the
+// background, and show in Uploads until the uploads finish.
+func TestStatsUploads(t *testing.T) {
+	g := heldPuts{memory.New(), make(chan struct{})}
+	f, err := Format(context.Background(), g, &Options{BlockSize: 4096})
+	require.NoError(t, err)
+	defer f.Close()
+	file, err := f.Create("f")
+	require.NoError(t, err)
+	_, err = file.Write(bytes.Repeat([]byte("u"), 3*4096))
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), f.Stats().Uploads, "three full blocks upload behind")
+	close(g.gate)
+	require.NoError(t, file.Close())
+	assert.Zero(t, f.Stats().Uploads)
+	assert.GreaterOrEqual(t, f.Stats().Blocks.Puts, int64(3))
 }
