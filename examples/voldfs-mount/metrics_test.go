@@ -130,7 +130,11 @@ func TestMetricsFlag(t *testing.T) {
 	if !waitMounted(mp, true) {
 		t.Fatalf("not mounted; stderr: %s", stderr.String())
 	}
-	m := regexp.MustCompile(`metrics on (http://\S+)/metrics`).FindStringSubmatch(stderr.String())
+	// The mount is up before run prints its lines: wait for them.
+	var m []string
+	for end := time.Now().Add(10 * time.Second); m == nil && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		m = regexp.MustCompile(`metrics on (http://\S+)/metrics`).FindStringSubmatch(stderr.String())
+	}
 	require.NotNil(t, m, "no address line in %q", stderr.String())
 	get := func(path string) string {
 		t.Helper()
