@@ -35,6 +35,10 @@
 // keys (memcached), and -fsck says when orphans and garbage could not be
 // looked for.
 //
+// The program is thin: every filesystem behaviour comes from package voldfs
+// through its inode-level API; this package translates FUSE requests and
+// library errors (to errno values; anything unknown or corrupt is EIO).
+//
 // # Metrics
 //
 // -metrics ADDR (such as 127.0.0.1:9100) serves the library's counters
@@ -44,10 +48,6 @@
 // /debug/vars. SIGUSR1 prints a one-line summary of the counters, and the
 // unmount prints one for the whole run. A long -fsck prints a progress line
 // at most once a second.
-//
-// The program is thin: every filesystem behaviour comes from package voldfs
-// through its inode-level API; this package translates FUSE requests and
-// library errors (to errno values; anything unknown or corrupt is EIO).
 //
 // # Consistency and caching
 //
