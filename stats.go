@@ -12,9 +12,10 @@ import (
 // its stores, how its caches did, and what it has in flight. Every field
 // but the gauges (Uploads, Frees, DirtyBytes, OpenInodes) is cumulative
 // since Open or Format, so the difference of two Stats measures what
-// happened between them. Store requests are counted as they reach the
-// store, below the multi-key commit fallback (package backend/txn): on a
-// store without native commits one namespace change is several CASes.
+// happened between them. Every view of one opened filesystem (WithContext,
+// Sub) shares them. Store requests are counted as they reach the store,
+// below the multi-key commit fallback (package backend/txn): on a store
+// without native commits one namespace change is several CASes.
 type Stats struct {
 	// Ops counts the calls of the public API by kind: the names in
 	// OpKinds ("open", "read", "write", "stat", ...). A call that fails
@@ -26,9 +27,9 @@ type Stats struct {
 	// set a store for blocks).
 	Inodes, Blocks StoreStats
 
-	// Conflicts counts inode CASes and commits that lost to another writer
-	// and were retried (the store's refusals, these and others, are
-	// Inodes.Conflicts and Blocks.Conflicts).
+	// Conflicts counts inode CASes, commits and lock-table updates that
+	// lost to another writer and were retried (the store's refusals, these
+	// and others, are Inodes.Conflicts and Blocks.Conflicts).
 	Conflicts int64
 	// Retries counts the backoffs before a retry: after a conflict, a
 	// block freed under a commit being built, or an unknown store outcome
