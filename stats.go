@@ -488,7 +488,13 @@ type listPart struct{ c *counted }
 
 func (p listPart) List(ctx context.Context, prefix string, fn func(key string) error) error {
 	p.c.n.lists.Add(1)
-	err := backend.List(ctx, p.c.s, prefix, fn)
-	p.c.n.done(err)
+	var stopped error // fn's own error, which is no store failure
+	err := backend.List(ctx, p.c.s, prefix, func(key string) error {
+		stopped = fn(key)
+		return stopped
+	})
+	if stopped == nil || !errors.Is(err, stopped) {
+		p.c.n.done(err)
+	}
 	return err
 }

@@ -80,6 +80,11 @@ func TestCountStoreInterfaces(t *testing.T) {
 			assert.ErrorIs(t, err, backend.ErrConflict)
 			_, _, err = w.Get(ctx, key+"-missing")
 			assert.ErrorIs(t, err, backend.ErrNotFound)
+			if l2 {
+				stop := errors.New("stop")
+				err := backend.List(ctx, w, key, func(string) error { return stop })
+				assert.ErrorIs(t, err, stop)
+			}
 			require.NoError(t, w.Delete(ctx, key, backend.AnyVersion))
 
 			st := n.load()
@@ -94,7 +99,8 @@ func TestCountStoreInterfaces(t *testing.T) {
 			assert.Equal(t, int64(2), st.Gets)
 			assert.Equal(t, int64(1), st.Deletes)
 			assert.Equal(t, int64(1), st.Conflicts)
-			assert.Zero(t, st.Errors, "a missing key is no error")
+			assert.Zero(t, st.Errors, "a missing key, a listing its callback stopped: no errors")
+			assert.Equal(t, map[bool]int64{true: 1}[l1], st.Lists)
 			assert.Equal(t, int64(3), st.BytesIn)
 			assert.Equal(t, int64(4), st.BytesOut)
 			assert.Equal(t, map[bool]int64{true: 1}[c1], st.Commits)
