@@ -1,0 +1,63 @@
+package s3
+
+import (
+	"sync"
+
+	"github.com/voldfs/voldfs/backend"
+)
+
+// etagCache remembers the ETag of the last version of each key this Store
+// read or wrote, so that a CAS or Delete with that version sends If-Match
+// without asking the server for the ETag first. A miss costs one HEAD. It
+// holds at most max keys; when full, it forgets an arbitrary eighth.
+type etagCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]etagEntry
+}
+
+type etagEntry struct {
+	ver  backend.Version
+	etag string
+}
+
+func newETagCache(max int) *etagCache {
+	return &etagCache{max: max, m: make(map[string]etagEntry)}
+}
+
+// get returns the ETag of key at ver, if known.
+func (c *etagCache) get(key string, ver backend.Version) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || e.ver != ver {
+		return "", false
+	}
+	return e.etag, true
+}
+
+// put records that key is at the version of etag.
+func (c *etagCache) put(key, etag string) {
+	if c.max <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[key]; !ok && len(c.m) >= c.max {
+		n := c.max/8 + 1
+		for k := range c.m { // map order is random enough
+			delete(c.m, k)
+			if n--; n == 0 {
+				break
+			}
+		}
+	}
+	c.m[key] = etagEntry{ver: versionOf(etag), etag: etag}
+}
+
+// forget drops what the cache knows of key.
+func (c *etagCache) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
+}
