@@ -8,7 +8,9 @@ import (
 
 // etagCache remembers the ETag of the last version of each key this Store
 // read or wrote, so that a CAS or Delete with that version sends If-Match
-// without asking the server for the ETag first. A miss costs one HEAD. It
+// without asking the server for the ETag first, and the ETag of a key's
+// tombstone, so that a create over it need not fail once to learn it. A
+// miss costs one HEAD. It
 // holds at most max keys; when full, it forgets an arbitrary eighth.
 type etagCache struct {
 	mu  sync.Mutex
@@ -19,6 +21,7 @@ type etagCache struct {
 type etagEntry struct {
 	ver  backend.Version
 	etag string
+	tomb bool
 }
 
 func newETagCache(max int) *etagCache {
@@ -30,14 +33,25 @@ func (c *etagCache) get(key string, ver backend.Version) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
-	if !ok || e.ver != ver {
+	if !ok || e.tomb || e.ver != ver {
 		return "", false
 	}
 	return e.etag, true
 }
 
-// put records that key is at the version of etag.
-func (c *etagCache) put(key, etag string) {
+// tombstone returns the ETag of key's tombstone, if it is known to be one.
+func (c *etagCache) tombstone(key string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || !e.tomb {
+		return "", false
+	}
+	return e.etag, true
+}
+
+// put records that key is at the version of etag, or a tombstone.
+func (c *etagCache) put(key, etag string, tomb bool) {
 	if c.max <= 0 {
 		return
 	}
@@ -52,7 +66,7 @@ func (c *etagCache) put(key, etag string) {
 			}
 		}
 	}
-	c.m[key] = etagEntry{ver: versionOf(etag), etag: etag}
+	c.m[key] = etagEntry{ver: versionOf(etag), etag: etag, tomb: tomb}
 }
 
 // forget drops what the cache knows of key.

@@ -13,10 +13,13 @@ import (
 // An object's body is a header, then the value: the format byte and a
 // random nonce, so that two writes of the same bytes have different
 // bodies, hence different ETags, hence different versions (see the package
-// comment: no ABA).
+// comment: no ABA). A tombstone, which stands for a deleted key, is a nonce
+// alone: tombLen bytes, shorter than any value's body, so that a HEAD or a
+// listing tells it by its size.
 const (
 	formatV1  = 0x01
 	headerLen = 1 + 8
+	tombLen   = 8
 )
 
 // errCorrupt reports an object under the Store's prefix that this package
@@ -31,12 +34,19 @@ func encodeBody(value []byte) []byte {
 	return append(b, value...)
 }
 
-// decodeBody returns the value in an object body, as a non-nil slice.
-func decodeBody(body []byte) ([]byte, error) {
-	if len(body) < headerLen || body[0] != formatV1 {
-		return nil, errCorrupt
+// tombstone returns a fresh tombstone body.
+func tombstone() []byte { return binary.BigEndian.AppendUint64(nil, rand.Uint64()) }
+
+// decodeBody returns the value in an object body, as a non-nil slice, or
+// tomb set for a tombstone.
+func decodeBody(body []byte) (value []byte, tomb bool, err error) {
+	if len(body) == tombLen {
+		return nil, true, nil
 	}
-	return body[headerLen:len(body):len(body)], nil
+	if len(body) < headerLen || body[0] != formatV1 {
+		return nil, false, errCorrupt
+	}
+	return body[headerLen:len(body):len(body)], false, nil
 }
 
 // versionOf maps an ETag to a Version: the first 8 bytes of the SHA-256 of

@@ -100,10 +100,22 @@ func storeURL(endpoint string, query url.Values) *url.URL {
 }
 
 // openStore opens a Store on a fresh prefix of the test bucket and closes
-// it when t ends.
-func openStore(t testing.TB, endpoint string) backend.Store {
+// it when t ends. query adds URL parameters.
+func openStore(t testing.TB, endpoint string, query ...string) backend.Store {
+	return openStoreAt(t, endpoint, "", query...)
+}
+
+func openStoreAt(t testing.TB, endpoint, path string, query ...string) backend.Store {
 	t.Helper()
-	s, err := s3store.OpenURL(context.Background(), storeURL(endpoint, nil))
+	q := url.Values{}
+	for i := 0; i+1 < len(query); i += 2 {
+		q.Set(query[i], query[i+1])
+	}
+	u := storeURL(endpoint, q)
+	if path != "" {
+		u.Path = path
+	}
+	s, err := s3store.OpenURL(context.Background(), u)
 	if err != nil {
 		t.Fatalf("OpenURL: %v", err)
 	}

@@ -43,17 +43,24 @@ type Options struct {
 	// so that a CAS after a Get needs no HEAD first (default
 	// DefaultETagCache; negative: none).
 	ETagCache int
+	// AtomicDelete says that the server evaluates a DELETE's If-Match
+	// atomically with conditional PUTs, as AWS S3 does (since September
+	// 2025): Delete with a version then sends a conditional DELETE. Without
+	// it, Delete replaces the value with a tombstone by a conditional PUT,
+	// and the object stays (see the package comment).
+	AtomicDelete bool
 }
 
 // Store is a backend.Store on an S3 bucket. It is safe for concurrent use.
 type Store struct {
-	c      *s3.Client
-	bucket string
-	prefix string
-	limit  int
-	par    int
-	etags  *etagCache
-	closed atomic.Bool
+	c       *s3.Client
+	bucket  string
+	prefix  string
+	limit   int
+	par     int
+	etags   *etagCache
+	atomic  bool // Options.AtomicDelete
+	closed  atomic.Bool
 	onClose func()
 }
 
@@ -75,6 +82,7 @@ func New(client *s3.Client, bucket string, opts Options) *Store {
 		prefix: opts.Prefix,
 		limit:  opts.MaxValueSize,
 		par:    opts.Parallelism,
+		atomic: opts.AtomicDelete,
 	}
 	if s.limit <= 0 {
 		s.limit = DefaultMaxValueSize
@@ -125,34 +133,47 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, backend.Version, e
 	if err := s.check(ctx, key); err != nil {
 		return nil, backend.NoVersion, err
 	}
+	value, etag, tomb, err := s.get(ctx, key)
+	if err != nil {
+		return nil, backend.NoVersion, err
+	}
+	if tomb {
+		return nil, backend.NoVersion, fmt.Errorf("s3: get %q: %w", key, backend.ErrNotFound)
+	}
+	return value, versionOf(etag), nil
+}
+
+// get GETs key's object: its value, or tomb set for a tombstone, and its
+// ETag (cached). A missing object is ErrNotFound.
+func (s *Store) get(ctx context.Context, key string) (value []byte, etag string, tomb bool, err error) {
 	out, err := s.c.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: s.object(key)})
 	if err != nil {
 		err = storeError(ctx, "get", key, err)
 		if errors.Is(err, backend.ErrNotFound) {
 			s.etags.forget(key)
 		}
-		return nil, backend.NoVersion, err
+		return nil, "", false, err
 	}
 	defer out.Body.Close()
 	// Read at most one byte more than the largest body this Store writes,
 	// so a foreign object cannot make it allocate without bound.
 	body, err := io.ReadAll(io.LimitReader(out.Body, int64(headerLen+s.limit+1)))
 	if err != nil {
-		return nil, backend.NoVersion, storeError(ctx, "get", key, err)
+		return nil, "", false, storeError(ctx, "get", key, err)
 	}
 	if len(body) > headerLen+s.limit {
-		return nil, backend.NoVersion, fmt.Errorf("s3: get %q: object over %d bytes: %w", key, headerLen+s.limit, errCorrupt)
+		return nil, "", false, fmt.Errorf("s3: get %q: object over %d bytes: %w", key, headerLen+s.limit, errCorrupt)
 	}
-	value, err := decodeBody(body)
+	value, tomb, err = decodeBody(body)
 	if err != nil {
-		return nil, backend.NoVersion, fmt.Errorf("s3: get %q: %w", key, err)
+		return nil, "", false, fmt.Errorf("s3: get %q: %w", key, err)
 	}
-	etag := aws.ToString(out.ETag)
+	etag = aws.ToString(out.ETag)
 	if etag == "" {
-		return nil, backend.NoVersion, fmt.Errorf("s3: get %q: the server sent no ETag", key)
+		return nil, "", false, fmt.Errorf("s3: get %q: the server sent no ETag", key)
 	}
-	s.etags.put(key, etag)
-	return value, versionOf(etag), nil
+	s.etags.put(key, etag, tomb)
+	return value, etag, tomb, nil
 }
 
 // GetMulti fetches keys with concurrent GETs (S3 has no batch read).
@@ -200,7 +221,7 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) (map[string]backend
 }
 
 // CAS stores value under key if the key is at version old: a PUT with
-// If-None-Match: * for NoVersion, else with If-Match on the ETag of old.
+// If-Match on the ETag of old, or, for NoVersion, a create (see create).
 func (s *Store) CAS(ctx context.Context, key string, old backend.Version, value []byte) (backend.Version, error) {
 	if err := s.check(ctx, key); err != nil {
 		return backend.NoVersion, err
@@ -208,22 +229,71 @@ func (s *Store) CAS(ctx context.Context, key string, old backend.Version, value 
 	if err := backend.CheckValue(value, s.limit); err != nil {
 		return backend.NoVersion, err
 	}
-	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: s.object(key)}
 	if old == backend.NoVersion {
-		in.IfNoneMatch = aws.String("*")
-	} else {
-		etag, err := s.etagOf(ctx, "cas", key, old)
-		if err != nil {
-			return backend.NoVersion, err
-		}
-		in.IfMatch = aws.String(etag)
+		return s.create(ctx, key, value)
 	}
-	v, err := s.put(ctx, key, in, value, noRetry)
+	etag, err := s.etagOf(ctx, "cas", key, old)
+	if err != nil {
+		return backend.NoVersion, err
+	}
+	v, err := s.putIf(ctx, key, etag, encodeBody(value))
 	if errors.Is(err, backend.ErrNotFound) {
 		// If-Match on a missing object: the key is not at old.
 		return backend.NoVersion, fmt.Errorf("s3: cas %q: %w", key, backend.ErrConflict)
 	}
 	return v, err
+}
+
+// createTries bounds the attempts of one create that keeps finding a new
+// tombstone (other clients creating and deleting the key meanwhile).
+const createTries = 8
+
+// create stores value under key if the key is absent: a PUT with
+// If-None-Match: *, or, over a tombstone, with If-Match on the tombstone's
+// ETag.
+func (s *Store) create(ctx context.Context, key string, value []byte) (backend.Version, error) {
+	body := encodeBody(value)
+	tomb, _ := s.etags.tombstone(key)
+	for range createTries {
+		v, err := s.putIf(ctx, key, tomb, body)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, backend.ErrConflict) && !errors.Is(err, backend.ErrNotFound) {
+			return backend.NoVersion, err
+		}
+		// The key exists (maybe as a tombstone), or its tombstone is gone.
+		// Learn which with a GET, not a HEAD: a server that keeps objects
+		// as files may answer a HEAD racing an overwrite with the new ETag
+		// and the old size (versitygw 1.8.0 does), which could pass a live
+		// value for a tombstone; its GET reads the ETag before it opens the
+		// body, so a tombstone body never comes with a newer ETag, and an
+		// older one fails the If-Match.
+		_, etag, isTomb, err := s.get(ctx, key)
+		switch {
+		case errors.Is(err, backend.ErrNotFound):
+			tomb = ""
+		case err != nil:
+			return backend.NoVersion, err
+		case !isTomb:
+			return backend.NoVersion, fmt.Errorf("s3: cas %q: %w (the key exists)", key, backend.ErrConflict)
+		default:
+			tomb = etag
+		}
+	}
+	return backend.NoVersion, fmt.Errorf("s3: cas %q: %w (created and deleted by others %d times meanwhile)", key, backend.ErrConflict, createTries)
+}
+
+// putIf PUTs body under key if the object's ETag is etag, or, with etag
+// "", if there is no object; in one attempt (noRetry).
+func (s *Store) putIf(ctx context.Context, key, etag string, body []byte) (backend.Version, error) {
+	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: s.object(key)}
+	if etag == "" {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = aws.String(etag)
+	}
+	return s.put(ctx, key, in, body, noRetry)
 }
 
 // Put writes value under key unconditionally (for write-once keys), with
@@ -235,11 +305,12 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) (backend.Vers
 	if err := backend.CheckValue(value, s.limit); err != nil {
 		return backend.NoVersion, err
 	}
-	return s.put(ctx, key, &s3.PutObjectInput{Bucket: &s.bucket, Key: s.object(key)}, value)
+	return s.put(ctx, key, &s3.PutObjectInput{Bucket: &s.bucket, Key: s.object(key)}, encodeBody(value))
 }
 
-func (s *Store) put(ctx context.Context, key string, in *s3.PutObjectInput, value []byte, optFns ...func(*s3.Options)) (backend.Version, error) {
-	body := encodeBody(value)
+// put sends in with body, a value's body or a tombstone, and returns the
+// version of what it wrote.
+func (s *Store) put(ctx context.Context, key string, in *s3.PutObjectInput, body []byte, optFns ...func(*s3.Options)) (backend.Version, error) {
 	in.Body = bytes.NewReader(body)
 	in.ContentLength = aws.Int64(int64(len(body)))
 	out, err := s.c.PutObject(ctx, in, optFns...)
@@ -252,7 +323,7 @@ func (s *Store) put(ctx context.Context, key string, in *s3.PutObjectInput, valu
 		s.etags.forget(key)
 		return backend.NoVersion, fmt.Errorf("s3: put %q: the server sent no ETag (the write applied)", key)
 	}
-	s.etags.put(key, etag)
+	s.etags.put(key, etag, len(body) == tombLen)
 	return versionOf(etag), nil
 }
 
@@ -262,8 +333,8 @@ func (s *Store) etagOf(ctx context.Context, op, key string, ver backend.Version)
 	if etag, ok := s.etags.get(key, ver); ok {
 		return etag, nil
 	}
-	etag, err := s.head(ctx, op, key)
-	if errors.Is(err, backend.ErrNotFound) {
+	etag, tomb, err := s.head(ctx, op, key)
+	if errors.Is(err, backend.ErrNotFound) || (err == nil && tomb) {
 		return "", fmt.Errorf("s3: %s %q: %w (the key is missing)", op, key, backend.ErrConflict)
 	}
 	if err != nil {
@@ -275,37 +346,49 @@ func (s *Store) etagOf(ctx context.Context, op, key string, ver backend.Version)
 	return etag, nil
 }
 
-// head returns key's current ETag (and caches it).
-func (s *Store) head(ctx context.Context, op, key string) (string, error) {
+// head returns the ETag of key's object, and whether it is a tombstone
+// (and caches them). A missing object is ErrNotFound.
+func (s *Store) head(ctx context.Context, op, key string) (etag string, tomb bool, err error) {
 	out, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: s.object(key)})
 	if err != nil {
 		err = storeError(ctx, op, key, err)
 		if errors.Is(err, backend.ErrNotFound) {
 			s.etags.forget(key)
 		}
-		return "", err
+		return "", false, err
 	}
-	etag := aws.ToString(out.ETag)
+	etag = aws.ToString(out.ETag)
 	if etag == "" {
-		return "", fmt.Errorf("s3: %s %q: the server sent no ETag", op, key)
+		return "", false, fmt.Errorf("s3: %s %q: the server sent no ETag", op, key)
 	}
-	s.etags.put(key, etag)
-	return etag, nil
+	tomb = aws.ToInt64(out.ContentLength) == tombLen
+	s.etags.put(key, etag, tomb)
+	return etag, tomb, nil
 }
 
-// Delete removes key if it is at version old: a HEAD (S3 answers a DELETE
-// of a missing object with success, so only a read can say ErrNotFound),
-// then a DELETE with If-Match on the ETag it found.
+// Delete removes key if it is at version old. It reads first (S3 answers a
+// DELETE of a missing object with success, so only a read can say
+// ErrNotFound), then, for a version, writes a tombstone with If-Match on
+// the ETag it found, or with Options.AtomicDelete sends a DELETE with that
+// If-Match. With AnyVersion, meant for write-once keys, it sends a plain
+// DELETE.
 func (s *Store) Delete(ctx context.Context, key string, old backend.Version) error {
 	if err := s.check(ctx, key); err != nil {
 		return err
 	}
-	etag, err := s.head(ctx, "delete", key)
+	etag, tomb, err := s.head(ctx, "delete", key)
 	if err != nil {
 		return err
 	}
+	if tomb {
+		return fmt.Errorf("s3: delete %q: %w", key, backend.ErrNotFound)
+	}
 	if old != backend.AnyVersion && versionOf(etag) != old {
 		return fmt.Errorf("s3: delete %q: %w", key, backend.ErrConflict)
+	}
+	if old != backend.AnyVersion && !s.atomic {
+		_, err := s.putIf(ctx, key, etag, tombstone())
+		return err // a 404: deleted since the HEAD, by another client
 	}
 	in := &s3.DeleteObjectInput{Bucket: &s.bucket, Key: s.object(key)}
 	if old != backend.AnyVersion {
@@ -314,18 +397,14 @@ func (s *Store) Delete(ctx context.Context, key string, old backend.Version) err
 	_, err = s.c.DeleteObject(ctx, in)
 	s.etags.forget(key)
 	if err != nil {
-		err = storeError(ctx, "delete", key, err)
-		if errors.Is(err, backend.ErrNotFound) {
-			return nil // gone since the HEAD: deleted by another client too
-		}
-		return err
+		return storeError(ctx, "delete", key, err) // a 404: deleted since the HEAD
 	}
 	return nil
 }
 
 // List calls fn for every key with prefix, listing object names a page
-// (up to 1000) at a time. Objects under the Store's prefix that it did not
-// name are skipped.
+// (up to 1000) at a time. Tombstones, and objects under the Store's prefix
+// that it did not name, are skipped.
 func (s *Store) List(ctx context.Context, prefix string, fn func(key string) error) error {
 	if s.closed.Load() {
 		return backend.ErrClosed
@@ -344,7 +423,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(key string) err
 		}
 		for _, o := range page.Contents {
 			name := aws.ToString(o.Key)
-			if len(name) < len(s.prefix) {
+			if len(name) < len(s.prefix) || aws.ToInt64(o.Size) == tombLen {
 				continue
 			}
 			key, ok := keyOf(name[len(s.prefix):])

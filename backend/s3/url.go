@@ -37,6 +37,8 @@ const Scheme = "s3"
 //     URL with a secret in it is as secret as the key: prefer the variables.
 //   - path_style: true or false, see endpoint.
 //   - max_value_size: Options.MaxValueSize in bytes.
+//   - atomic_delete: true sets Options.AtomicDelete (only for servers
+//     whose conditional DELETE is atomic, such as AWS S3).
 //
 // OpenURL sends no request. For other ways of finding credentials (shared
 // config files, instance roles), build the client with aws-sdk-go-v2/config
@@ -59,9 +61,9 @@ func OpenURL(ctx context.Context, u *url.URL) (backend.Store, error) {
 	q := u.Query()
 	for name := range q {
 		switch name {
-		case "endpoint", "region", "access_key", "secret_key", "session_token", "path_style", "max_value_size":
+		case "endpoint", "region", "access_key", "secret_key", "session_token", "path_style", "max_value_size", "atomic_delete":
 		default:
-			return nil, fmt.Errorf("s3: unknown URL parameter %q (want endpoint, region, access_key, secret_key, session_token, path_style or max_value_size)", name)
+			return nil, fmt.Errorf("s3: unknown URL parameter %q (want endpoint, region, access_key, secret_key, session_token, path_style, max_value_size or atomic_delete)", name)
 		}
 	}
 	region := firstOf(q.Get("region"), os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), "us-east-1")
@@ -78,13 +80,12 @@ func OpenURL(ctx context.Context, u *url.URL) (backend.Store, error) {
 			return nil, fmt.Errorf("s3: endpoint %q: want http://HOST:PORT or https://HOST[:PORT]", endpoint)
 		}
 	}
-	pathStyle := endpoint != ""
-	if v := q.Get("path_style"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, fmt.Errorf("s3: path_style=%q: want true or false", v)
-		}
-		pathStyle = b
+	pathStyle, err := boolParam(q, "path_style", endpoint != "")
+	if err != nil {
+		return nil, err
+	}
+	if opts.AtomicDelete, err = boolParam(q, "atomic_delete", false); err != nil {
+		return nil, err
 	}
 	if v := q.Get("max_value_size"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -107,6 +108,19 @@ func OpenURL(ctx context.Context, u *url.URL) (backend.Store, error) {
 	s := New(c, bucket, opts)
 	s.onClose = func() { httpClient.GetTransport().CloseIdleConnections() }
 	return s, nil
+}
+
+// boolParam returns the query parameter name as a bool, def if absent.
+func boolParam(q url.Values, name string, def bool) (bool, error) {
+	v := q.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("s3: %s=%q: want true or false", name, v)
+	}
+	return b, nil
 }
 
 func firstOf(vals ...string) string {
