@@ -76,11 +76,11 @@ func waitListening(addr string, exited <-chan error) error {
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("versitygw exited before listening on %s: %v", addr, err)
+			return fmt.Errorf("server exited before listening on %s: %v", addr, err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("versitygw not listening on %s after 20s", addr)
+	return fmt.Errorf("server not listening on %s after 20s", addr)
 }
 
 // storeURL returns the s3:// URL of a fresh prefix of the test bucket on
