@@ -19,7 +19,7 @@ import (
 
 // bigDir is the big-directory subtest's size: every entry is a few S3
 // round trips.
-const bigDir = 300
+const bigDir = 100
 
 // TestFilesystem runs the filesystem suite with every key in S3 (inodes
 // through the multi-key commit fallback, backend/txn, which voldfs adds on

@@ -34,8 +34,13 @@ const (
 // testBucket, and returns its endpoint, "http://127.0.0.1:PORT".
 func startServer(t testing.TB) string {
 	t.Helper()
+	return startServerIn(t, t.TempDir())
+}
+
+// startServerIn is startServer serving the directory root.
+func startServerIn(t testing.TB, root string) string {
+	t.Helper()
 	bin := testserver.Binary(t, "versitygw")
-	root := t.TempDir()
 	if err := os.Mkdir(filepath.Join(root, testBucket), 0o755); err != nil {
 		t.Fatal(err)
 	}
