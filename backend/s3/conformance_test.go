@@ -20,12 +20,12 @@ func TestConformance(t *testing.T) {
 	backendtest.RunConformanceTests(t, func(t *testing.T) backend.Store { return openStore(t, endpoint) })
 }
 
-// TestAtomicDelete checks Delete with atomic_delete=true (conditional
+// TestAtomicDelete checks Delete with atomic-delete=true (conditional
 // DELETEs) against the contract; the rest of the Store is the same as in
 // TestConformance. It does not race a Delete with a CAS: versitygw's
 // conditional DELETE is not atomic (see TestDeleteRacesCAS).
 func TestAtomicDelete(t *testing.T) {
-	s := openStore(t, startServer(t), "atomic_delete", "true")
+	s := openStore(t, startServer(t), "atomic-delete", "true")
 	ctx := context.Background()
 	k := "k"
 	require.ErrorIs(t, s.Delete(ctx, k, 12345), backend.ErrNotFound, "Delete(v) of a missing key")
@@ -60,7 +60,7 @@ func TestCommit(t *testing.T) {
 
 // TestDeleteRacesCAS races a Delete and a CAS from the same version, and a
 // create after each delete: exactly one of the first two wins, and what it
-// wrote stays. (With atomic_delete=true on versitygw 1.8.0 both won in
+// wrote stays. (With atomic-delete=true on versitygw 1.8.0 both won in
 // about 1 round in 30: its DELETE checks If-Match, then unlinks, outside
 // the lock its conditional PUTs take.)
 func TestDeleteRacesCAS(t *testing.T) {

@@ -44,7 +44,7 @@
 // serialise per key. A tombstone reads as missing, List skips it (by its
 // size), and a create over one is a PUT with If-Match on the tombstone's
 // ETag. Tombstones stay in the bucket: a deleted inode leaves one small
-// object. With Options.AtomicDelete (URL: atomic_delete=true) a Delete with
+// object. With Options.AtomicDelete (URL: atomic-delete=true) a Delete with
 // a version is a DELETE with If-Match instead, which leaves nothing; use it
 // only on servers that evaluate that condition atomically with conditional
 // PUTs, as AWS S3 does since September 2025. versitygw 1.8.0 does not: its

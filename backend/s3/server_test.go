@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/voldfs/voldfs/backend"
-	s3store "github.com/voldfs/voldfs/backend/s3"
+	_ "github.com/voldfs/voldfs/backend/s3" // registers s3:
 	"github.com/voldfs/voldfs/internal/testserver"
 )
 
@@ -95,8 +95,8 @@ func storeURL(endpoint string, query url.Values) *url.URL {
 	_, _ = rand.Read(b[:])
 	q := url.Values{
 		"endpoint":   {endpoint},
-		"access_key": {testAccess},
-		"secret_key": {testSecret},
+		"access-key": {testAccess},
+		"secret-key": {testSecret},
 	}
 	for k, v := range query {
 		q[k] = v
@@ -120,7 +120,7 @@ func openStoreAt(t testing.TB, endpoint, path string, query ...string) backend.S
 	if path != "" {
 		u.Path = path
 	}
-	s, err := s3store.OpenURL(context.Background(), u)
+	s, err := backend.OpenURL(context.Background(), u.String())
 	if err != nil {
 		t.Fatalf("OpenURL: %v", err)
 	}

@@ -9,50 +9,50 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voldfs/voldfs/backend"
-	s3store "github.com/voldfs/voldfs/backend/s3"
 )
 
+// TestOpenURLErrors: every bad s3: URL is one line, naming the URL (its
+// secrets redacted) and what was expected, and wraps backend.ErrBadURL.
 func TestOpenURLErrors(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	const creds = "access-key=a&secret-key=b"
 	for _, tc := range []struct{ url, want string }{
-		{"s3:///prefix?access_key=a&secret_key=b", "s3: URL has no bucket: want s3://BUCKET[/PREFIX]"},
-		{"s3://b", "s3: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or access_key and secret_key in the URL)"},
-		{"s3://b?access_key=a&secret_key=b&bogus=1", `s3: unknown URL parameter "bogus" (want endpoint, region, access_key, secret_key, session_token, path_style, max_value_size or atomic_delete)`},
-		{"s3://b?access_key=a&secret_key=b&endpoint=localhost:9000", `s3: endpoint "localhost:9000": want http://HOST:PORT or https://HOST[:PORT]`},
-		{"s3://b?access_key=a&secret_key=b&path_style=maybe", `s3: path_style="maybe": want true or false`},
-		{"s3://b?access_key=a&secret_key=b&atomic_delete=2", `s3: atomic_delete="2": want true or false`},
-		{"s3://b?access_key=a&secret_key=b&max_value_size=-1", `s3: max_value_size="-1": want a positive number of bytes`},
-		{"s3://user:pw@b", "s3: put credentials in access_key and secret_key (or the AWS_ variables), not in the URL's user part"},
-		{"memcache://b", `s3: URL scheme "memcache", want "s3"`},
+		{"s3:///prefix?" + creds, `store "s3:///prefix?access-key=a&secret-key=xxxxx": no bucket: want s3://BUCKET[/PREFIX][?endpoint=http://HOST:PORT]`},
+		{"s3:bucket", `store "s3:bucket": no bucket: want s3://BUCKET[/PREFIX][?endpoint=http://HOST:PORT]`},
+		{"s3://b", `store "s3://b": no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the options access-key and secret-key)`},
+		{"s3://b?" + creds + "&bogus=1", `store "s3://b?access-key=a&bogus=1&secret-key=xxxxx": unknown option "bogus" (want endpoint, region, access-key, secret-key, session-token, path-style, max-value-size, atomic-delete)`},
+		{"s3://b?" + creds + "&endpoint=localhost:9000", `store "s3://b?access-key=a&endpoint=localhost%3A9000&secret-key=xxxxx": option endpoint=localhost:9000: want http://HOST:PORT or https://HOST[:PORT]`},
+		{"s3://b?" + creds + "&path-style=maybe", `store "s3://b?access-key=a&path-style=maybe&secret-key=xxxxx": option path-style=maybe: want true or false`},
+		{"s3://b?" + creds + "&atomic-delete=2", `store "s3://b?access-key=a&atomic-delete=2&secret-key=xxxxx": option atomic-delete=2: want true or false`},
+		{"s3://b?" + creds + "&max-value-size=-1", `store "s3://b?access-key=a&max-value-size=-1&secret-key=xxxxx": option max-value-size=-1: want a positive number of bytes`},
+		{"s3://user:pw@b", `store "s3://user:xxxxx@b": credentials go in access-key and secret-key (or the AWS_ variables), not before the bucket`},
 	} {
-		u, err := url.Parse(tc.url)
-		require.NoError(t, err, tc.url)
-		_, err = s3store.OpenURL(context.Background(), u)
+		_, err := backend.OpenURL(context.Background(), tc.url)
 		if assert.Error(t, err, tc.url) {
 			assert.Equal(t, tc.want, err.Error(), tc.url)
+			assert.ErrorIs(t, err, backend.ErrBadURL, tc.url)
 		}
 	}
 }
 
 // TestOpenURL opens stores by URL on a real server: credentials from the
-// environment, a prefix, a value limit, and two prefixes that do not see
-// each other's keys.
+// environment, a prefix, a value limit, two prefixes that do not see each
+// other's keys; and a missing bucket, a wrong secret and a dead endpoint
+// fail at open, in plain words.
 func TestOpenURL(t *testing.T) {
 	endpoint := startServer(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", testAccess)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", testSecret)
 	ctx := context.Background()
+	q := "?endpoint=" + url.QueryEscape(endpoint)
 	open := func(raw string) backend.Store {
-		u, err := url.Parse(raw)
-		require.NoError(t, err)
-		s, err := s3store.OpenURL(ctx, u)
+		s, err := backend.OpenURL(ctx, raw)
 		require.NoError(t, err, raw)
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	q := "?endpoint=" + url.QueryEscape(endpoint)
-	a := open("s3://" + testBucket + "/url/a" + q + "&max_value_size=100")
+	a := open("s3://" + testBucket + "/url/a" + q + "&max-value-size=100")
 	b := open("s3://" + testBucket + "/url/b/" + q)
 	assert.Equal(t, 100, backend.MaxValueSize(a))
 	_, err := a.CAS(ctx, "k", backend.NoVersion, make([]byte, 101))
@@ -65,9 +65,16 @@ func TestOpenURL(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "in a", string(got))
 
-	// The wrong secret is a refusal the caller sees plainly.
-	bad := open("s3://" + testBucket + "/url/a" + q + "&secret_key=wrong")
-	_, _, err = bad.Get(ctx, "k")
-	assert.Error(t, err)
-	assert.NotErrorIs(t, err, backend.ErrNotFound)
+	for _, tc := range []struct{ url, want string }{
+		{"s3://nosuch" + q, `store "s3://nosuch?endpoint=` + url.QueryEscape(endpoint) + `": s3: bucket "nosuch" at ` + endpoint + `: no such bucket`},
+		{"s3://" + testBucket + q + "&secret-key=wrong", `store "s3://` + testBucket + `?endpoint=` + url.QueryEscape(endpoint) + `&secret-key=xxxxx": s3: bucket "` + testBucket + `" at ` + endpoint + `: access denied (check the credentials)`},
+	} {
+		_, err := backend.OpenURL(ctx, tc.url)
+		if assert.Error(t, err, tc.url) {
+			assert.Equal(t, tc.want, err.Error())
+			assert.NotErrorIs(t, err, backend.ErrBadURL)
+		}
+	}
+	_, err = backend.OpenURL(ctx, "s3://"+testBucket+"?endpoint=http://127.0.0.1:1")
+	assert.ErrorContains(t, err, `s3: bucket "voldfs" at http://127.0.0.1:1: `)
 }
