@@ -6,7 +6,8 @@
 //
 // # Basics
 //
-// New takes an *s3.Client the caller configured; OpenURL builds one from
+// New takes an *s3.Client the caller configured. Importing the package
+// registers the s3: scheme (see Scheme), so backend.OpenURL builds one from
 // an s3://BUCKET[/PREFIX]?endpoint=... URL and the AWS_ environment
 // variables. Options.Prefix is prepended to every object name.
 //
