@@ -35,6 +35,10 @@ func classify(ctx context.Context, err error) outcome {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {
+		case "NoSuchBucket":
+			// A 404, but not a missing key: a Get must not report a
+			// deleted bucket as an empty one.
+			return unknown
 		case "NoSuchKey", "NotFound":
 			return notFound
 		case "PreconditionFailed", "ConditionalRequestConflict":

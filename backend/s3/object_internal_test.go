@@ -1,7 +1,15 @@
 package s3
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"testing"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,4 +67,43 @@ func TestVersionOf(t *testing.T) {
 	assert.Equal(t, versionOf(`"abc"`), versionOf("abc"), "quotes are not part of the ETag")
 	assert.Equal(t, versionOf(`W/"abc"`), versionOf("abc"), "nor the weak marker")
 	assert.NotEqual(t, versionOf("abc"), versionOf("abd"))
+}
+
+// TestClassify: which S3 errors are definite refusals and which leave the
+// outcome unknown.
+func TestClassify(t *testing.T) {
+	ctx := context.Background()
+	apiErr := func(code string, status int) error {
+		return &awshttp.ResponseError{
+			ResponseError: &smithyhttp.ResponseError{
+				Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
+				Err:      &smithy.GenericAPIError{Code: code},
+			},
+		}
+	}
+	for _, tc := range []struct {
+		err  error
+		want outcome
+	}{
+		{apiErr("NoSuchKey", 404), notFound},
+		{apiErr("NotFound", 404), notFound},
+		{apiErr("NoSuchBucket", 404), unknown},
+		{apiErr("PreconditionFailed", 412), conflict},
+		{apiErr("ConditionalRequestConflict", 409), conflict},
+		{apiErr("", 412), conflict},
+		{apiErr("EntityTooLarge", 400), tooLarge},
+		{apiErr("InsufficientStorage", 507), noSpace},
+		{apiErr("XMinioStorageFull", 507), noSpace},
+		{apiErr("KeyTooLongError", 400), invalidKey},
+		{apiErr("InternalError", 500), unknown},
+		{apiErr("SlowDown", 503), unknown},
+		{apiErr("AccessDenied", 403), unknown},
+		{errors.New("connection reset by peer"), unknown},
+	} {
+		assert.Equal(t, tc.want, classify(ctx, tc.err), "%v", tc.err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.Equal(t, interrupted, classify(cctx, fmt.Errorf("op: %w", context.Canceled)))
+	assert.Equal(t, unknown, classify(ctx, fmt.Errorf("op: %w", context.Canceled)), "a cancel that is not the caller's")
 }
