@@ -53,15 +53,15 @@ type Options struct {
 
 // Store is a backend.Store on an S3 bucket. It is safe for concurrent use.
 type Store struct {
-	c       *s3.Client
-	bucket  string
-	prefix  string
-	limit   int
-	par     int
-	etags   *etagCache
-	atomic  bool // Options.AtomicDelete
-	closed  atomic.Bool
-	onClose func()
+	c            *s3.Client
+	bucket       string
+	prefix       string
+	limit        int
+	par          int
+	etags        *etagCache
+	atomicDelete bool
+	closed       atomic.Bool
+	onClose      func()
 }
 
 var (
@@ -77,12 +77,12 @@ var (
 // config.LoadDefaultConfig of aws-sdk-go-v2/config). It sends no request.
 func New(client *s3.Client, bucket string, opts Options) *Store {
 	s := &Store{
-		c:      client,
-		bucket: bucket,
-		prefix: opts.Prefix,
-		limit:  opts.MaxValueSize,
-		par:    opts.Parallelism,
-		atomic: opts.AtomicDelete,
+		c:            client,
+		bucket:       bucket,
+		prefix:       opts.Prefix,
+		limit:        opts.MaxValueSize,
+		par:          opts.Parallelism,
+		atomicDelete: opts.AtomicDelete,
 	}
 	if s.limit <= 0 {
 		s.limit = DefaultMaxValueSize
@@ -346,8 +346,9 @@ func (s *Store) etagOf(ctx context.Context, op, key string, ver backend.Version)
 	return etag, nil
 }
 
-// head returns the ETag of key's object, and whether it is a tombstone
-// (and caches them). A missing object is ErrNotFound.
+// head returns the ETag of key's object, and whether it is a tombstone by
+// its size (and caches the ETag of a value). A missing object is
+// ErrNotFound.
 func (s *Store) head(ctx context.Context, op, key string) (etag string, tomb bool, err error) {
 	out, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: s.object(key)})
 	if err != nil {
@@ -362,7 +363,14 @@ func (s *Store) head(ctx context.Context, op, key string) (etag string, tomb boo
 		return "", false, fmt.Errorf("s3: %s %q: the server sent no ETag", op, key)
 	}
 	tomb = aws.ToInt64(out.ContentLength) == tombLen
-	s.etags.put(key, etag, tomb)
+	if tomb {
+		// Not cached as a tombstone: a HEAD racing an overwrite may pair
+		// a tombstone's size with a live value's ETag (see create), and a
+		// create would then overwrite that value.
+		s.etags.forget(key)
+	} else {
+		s.etags.put(key, etag, false)
+	}
 	return etag, tomb, nil
 }
 
@@ -386,7 +394,7 @@ func (s *Store) Delete(ctx context.Context, key string, old backend.Version) err
 	if old != backend.AnyVersion && versionOf(etag) != old {
 		return fmt.Errorf("s3: delete %q: %w", key, backend.ErrConflict)
 	}
-	if old != backend.AnyVersion && !s.atomic {
+	if old != backend.AnyVersion && !s.atomicDelete {
 		_, err := s.putIf(ctx, key, etag, tombstone())
 		return err // a 404: deleted since the HEAD, by another client
 	}
