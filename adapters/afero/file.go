@@ -81,7 +81,7 @@ func (f *File) Stat() (os.FileInfo, error) {
 	if err != nil {
 		return nil, f.err(err)
 	}
-	return rename(fi, f.name), nil
+	return withName(fi, f.name), nil
 }
 
 // Sync commits the file's buffered writes and waits until the stores hold

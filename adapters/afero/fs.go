@@ -115,7 +115,7 @@ type named struct {
 
 func (n named) Name() string { return n.name }
 
-func rename(fi fs.FileInfo, name string) fs.FileInfo {
+func withName(fi fs.FileInfo, name string) fs.FileInfo {
 	base := path.Base(name)
 	if fi == nil || fi.Name() == base {
 		return fi
@@ -209,7 +209,7 @@ func (a *Fs) Stat(name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, renamePath(err, name)
 	}
-	return rename(fi, name), nil
+	return withName(fi, name), nil
 }
 
 // LstatIfPossible is Lstat; the bool is always true (afero.Lstater).
@@ -229,7 +229,7 @@ func (a *Fs) Lstat(name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, renamePath(err, name)
 	}
-	return rename(fi, name), nil
+	return withName(fi, name), nil
 }
 
 // Chmod changes the permission bits (and setuid, setgid, sticky) of the

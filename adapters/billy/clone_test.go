@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,15 +23,35 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/voldfs/voldfs"
 	voldbilly "github.com/voldfs/voldfs/adapters/billy"
+	"github.com/voldfs/voldfs/backend"
+	"github.com/voldfs/voldfs/backend/bolt"
+	"github.com/voldfs/voldfs/backend/memcache"
 	"github.com/voldfs/voldfs/backend/memory"
+	"github.com/voldfs/voldfs/internal/testserver"
 )
 
 // TestGitClone clones a repository of nested files, a symlink, an
 // executable and a file larger than a voldfs block, over two commits, into
 // voldfs; then a second voldfs client of the same store opens the clone
 // with go-git, finds the work tree clean, commits to it and checks out the
-// first commit again; fsck finds nothing wrong.
+// first commit again; fsck finds nothing wrong. It runs on the memory store,
+// a bolt file and a real memcached server.
 func TestGitClone(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testGitClone(t, memory.New(), nil) })
+	t.Run("bolt", func(t *testing.T) {
+		s, err := bolt.Open(filepath.Join(t.TempDir(), "fs.db"), nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		testGitClone(t, s, nil)
+	})
+	t.Run("memcached", func(t *testing.T) {
+		s, err := memcache.New(testserver.Memcached(t))
+		require.NoError(t, err)
+		testGitClone(t, s, nil)
+	})
+}
+
+func testGitClone(t *testing.T, store backend.Store, o *voldfs.Options) {
 	sig := &object.Signature{Name: "Test", Email: "test@example.com", When: time.Unix(1e9, 0).UTC()}
 	origin, err := git.Init(gitmemory.NewStorage(), memfs.New())
 	require.NoError(t, err)
@@ -61,8 +82,7 @@ func TestGitClone(t *testing.T) {
 	client.InstallProtocol("inproc", server.NewClient(server.MapLoader{"inproc://test/clone": origin.Storer}))
 
 	ctx := context.Background()
-	store := memory.New()
-	fsys, err := voldfs.Format(ctx, store, nil)
+	fsys, err := voldfs.Format(ctx, store, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { fsys.Close() })
 	wt := voldbilly.New(fsys)
@@ -92,7 +112,7 @@ func TestGitClone(t *testing.T) {
 	assert.Equal(t, "dir0/sub/file0.txt", target)
 
 	// Another client of the same store opens the clone.
-	other, err := voldfs.Open(ctx, store, nil)
+	other, err := voldfs.Open(ctx, store, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { other.Close() })
 	owt2 := voldbilly.New(other)

@@ -49,6 +49,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -136,7 +137,11 @@ func (b *Filesystem) view(create bool) (*voldfs.FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sub.(*voldfs.FS), nil
+	v, ok := sub.(*voldfs.FS)
+	if !ok { // voldfs's Sub returns an *FS; say so plainly should that change
+		return nil, fmt.Errorf("voldbilly: voldfs Sub view is a %T, not a *voldfs.FS: %w", sub, errors.ErrUnsupported)
+	}
+	return v, nil
 }
 
 // resolve cleans name and returns it with the view it is relative to.
@@ -285,10 +290,13 @@ func (b *Filesystem) Rename(from, to string) error {
 	if err != nil {
 		return &os.LinkError{Op: "rename", Old: from, New: to, Err: unwrapPath(err)}
 	}
-	if _, err := v.Lstat(op); err != nil {
-		return renameLink(err, "rename", from, to) // no parents for a missing source
+	err = v.Rename(op, np)
+	if errors.Is(err, fs.ErrNotExist) && path.Dir(np) != "." {
+		// Make the target's parents only for a source that exists.
+		if _, serr := v.Lstat(op); serr == nil && v.MkdirAll(path.Dir(np), dirMode) == nil {
+			err = v.Rename(op, np)
+		}
 	}
-	err = withParents(v, np, func() error { return v.Rename(op, np) })
 	return renameLink(err, "rename", from, to)
 }
 

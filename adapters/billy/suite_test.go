@@ -3,38 +3,97 @@ package voldbilly_test
 import (
 	"context"
 	"errors"
-	"github.com/go-git/go-billy/v5/util"
+	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/test"
+	"github.com/go-git/go-billy/v5/util"
 	"github.com/voldfs/voldfs"
 	voldbilly "github.com/voldfs/voldfs/adapters/billy"
+	"github.com/voldfs/voldfs/backend"
+	"github.com/voldfs/voldfs/backend/bolt"
+	"github.com/voldfs/voldfs/backend/memcache"
 	"github.com/voldfs/voldfs/backend/memory"
+	"github.com/voldfs/voldfs/internal/testserver"
 	. "gopkg.in/check.v1"
 )
 
 // Test runs go-billy's own conformance suites (BasicSuite, DirSuite,
 // SymlinkSuite, TempFileSuite, ChrootSuite and the FilesystemSuite tests
-// that combine them) against the adapter, on a fresh filesystem per test.
+// that combine them) against the adapter, on a fresh filesystem in a fresh
+// memory store per test.
 func Test(t *testing.T) { TestingT(t) }
 
+// TestSuiteStores runs the same suites on a bolt file and on a real
+// memcached server (which has no multi-key commits: voldfs commits
+// namespace changes there through backend/txn), a fresh filesystem per
+// test.
+func TestSuiteStores(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the suites on bolt and memcached take seconds; Test runs them on memory")
+	}
+	var names atomic.Int64
+	mc, err := memcache.New(testserver.Memcached(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, open := range map[string]func(c *C) (backend.Store, *voldfs.Options, func()){
+		"bolt": func(c *C) (backend.Store, *voldfs.Options, func()) {
+			s, err := bolt.Open(filepath.Join(c.MkDir(), "fs.db"), nil)
+			c.Assert(err, IsNil)
+			return s, nil, func() { s.Close() }
+		},
+		"memcached": func(c *C) (backend.Store, *voldfs.Options, func()) {
+			return mc, &voldfs.Options{Name: fmt.Sprintf("t%d", names.Add(1))}, func() {}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out := &strings.Builder{}
+			res := Run(&VoldSuite{open: open}, &RunConf{Output: out, Verbose: testing.Verbose()})
+			t.Log(out.String())
+			if !res.Passed() {
+				t.Fatal(res)
+			}
+			t.Log(res)
+		})
+	}
+}
+
+// VoldSuite is billy's FilesystemSuite on a voldfs filesystem that open
+// makes (nil: a memory store).
 type VoldSuite struct {
 	test.FilesystemSuite
+	open    func(c *C) (backend.Store, *voldfs.Options, func())
+	cleanup []func()
 }
 
 var _ = Suite(&VoldSuite{})
 
-func newFS(c *C) *voldbilly.Filesystem {
-	f, err := voldfs.Format(context.Background(), memory.New(), nil)
+func (s *VoldSuite) SetUpTest(c *C) {
+	var store backend.Store = memory.New()
+	var o *voldfs.Options
+	if s.open != nil {
+		var closeStore func()
+		store, o, closeStore = s.open(c)
+		s.cleanup = append(s.cleanup, closeStore)
+	}
+	f, err := voldfs.Format(context.Background(), store, o)
 	c.Assert(err, IsNil)
-	return voldbilly.New(f)
+	s.cleanup = append(s.cleanup, func() { f.Close() })
+	s.FilesystemSuite = test.NewFilesystemSuite(voldbilly.New(f))
 }
 
-func (s *VoldSuite) SetUpTest(c *C) {
-	s.FilesystemSuite = test.NewFilesystemSuite(newFS(c))
+func (s *VoldSuite) TearDownTest(c *C) {
+	for i := len(s.cleanup) - 1; i >= 0; i-- {
+		s.cleanup[i]()
+	}
+	s.cleanup = nil
 }
 
 func (s *VoldSuite) TestCapabilities(c *C) {
@@ -111,4 +170,14 @@ func (s *VoldSuite) TestSymlinkWithChrootCrossBounders(c *C) {
 	b, err := util.ReadFile(qux, "qux/link")
 	c.Assert(err, IsNil)
 	c.Assert(string(b), Equals, "inside")
+}
+
+// newMemFS is the adapter on a fresh memory store, for the tests ported from
+// go-billy's util package, which use memfs.New.
+func newMemFS() billy.Filesystem {
+	f, err := voldfs.Format(context.Background(), memory.New(), nil)
+	if err != nil {
+		panic(err)
+	}
+	return voldbilly.New(f)
 }
