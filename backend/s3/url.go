@@ -96,7 +96,11 @@ func openURL(ctx context.Context, u *url.URL) (backend.Store, error) {
 		}
 		opts.MaxValueSize = n
 	}
-	httpClient := awshttp.NewBuildableClient()
+	// Keep as many idle connections as a GetMulti and voldfs's parallel
+	// block reads use at once (the SDK keeps 10 per host).
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConnsPerHost = 64
+	})
 	c := s3.New(s3.Options{
 		Region:       region,
 		Credentials:  aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(access, secret, token)),
