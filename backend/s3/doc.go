@@ -61,11 +61,15 @@
 // writes: If-None-Match: * and If-Match on PutObject (AWS S3 since 2024;
 // versitygw, MinIO, Ceph RGW), evaluated atomically with the write. Its
 // ETag must change whenever the body changes (an MD5 or a checksum of the
-// body does). A HEAD or GET that races an overwrite may pair the ETag of
-// one version with the body or size of another: the Store tolerates an
-// ETag older than the body (the If-Match then fails), which is the order
-// versitygw reads them in, and tells tombstones by GET rather than HEAD for
-// that reason.
+// body does). Every write's condition is the server's to check, so a read
+// that races an overwrite can cost a conflict but never a lost update, as
+// long as a GET never pairs a body with an ETag newer than it. versitygw
+// 1.8.0 reads the ETag before it opens the body, which is safe; its HEAD
+// may pair a new ETag with the old size, so the Store never takes a HEAD's
+// word that an object is a tombstone (a create over it would overwrite a
+// live value): it tells tombstones by GET. A 404 to a HEAD does not say
+// whether the key or the bucket is missing; the Store takes it for the key
+// (opening by URL checks the bucket).
 //
 // # Object names
 //
