@@ -110,6 +110,65 @@
 // fetches them in parallel (Options.Parallelism) and sequential reads trigger
 // readahead; a commit uploads its blocks in parallel.
 //
+// # Snapshots
+//
+// FS.Snapshot takes a named, read-only snapshot of the whole filesystem in
+// two store round trips whatever its size; FS.OpenSnapshot returns it as a
+// read-only *FS (every read call works, every write fails with EROFS);
+// FS.Snapshots lists them and FS.DeleteSnapshot drops one. The design is
+// bcachefs/CephFS-style snapshot ids with ZFS-style birth ids for blocks:
+//
+//   - The snapshot table ("snaps", absent until the first snapshot) holds
+//     the filesystem's epoch E and the live snapshots. Taking a snapshot is
+//     one CAS of the table: the snapshot gets id E and the epoch becomes
+//     E+1. Snapshot s holds exactly the inode records written under an
+//     epoch <= s.
+//   - Every inode record carries the epoch it was written under (its stamp,
+//     an optional trailer field; records of a filesystem that never had a
+//     snapshot have none and are byte-identical to earlier versions) and a
+//     pointer to its predecessor's preserved copy.
+//   - The first change to an inode after a snapshot that needs its record
+//     (a live snapshot s with stamp <= s < E) preserves the old record under
+//     "v/<ino hex>/<stamp hex>" in the same commit as the change (one extra
+//     put in the same round trip), and the new record points to it. Later
+//     changes in the same epoch preserve nothing. An inode deleted while a
+//     snapshot needs its chain leaves its last record under "v/<ino hex>/-"
+//     (one extra put) so the chain stays reachable.
+//   - A snapshot reader resolves inode ino by reading the live record and
+//     following the pointers until a record stamped <= s (or none: the
+//     inode did not exist then). Snapshot records never change, so a
+//     snapshot view caches them with no revalidation: after warm-up it reads
+//     no more than the live tree (less: it never revalidates).
+//   - The fence: every commit carries a Check op on the table's version
+//     (backend.Commit), so a writer that has not seen a new snapshot fails
+//     its commit, reads the table and rebases: no commit lands in an epoch a
+//     snapshot already froze, and every snapshot is a consistent cut (the
+//     commits linearized before the table's CAS). On stores with a native
+//     Committer the single-inode CAS becomes a one-round-trip Commit of the
+//     inode and the check, always (also before the first snapshot, whose
+//     table is checked absent): no extra round trip and no client left
+//     unfenced. On stores wrapped by backend/txn a check is a lock in a
+//     Percolator commit, so a filesystem that never had a snapshot keeps
+//     plain CASes, and a client learns of the table when it opens, when a
+//     record it reads carries a newer stamp, or when its commit conflicts;
+//     after that each write is a small multi-key commit (see Caveats).
+//   - Blocks: a block ref written while the epoch is E > 0 carries E as its
+//     birth id (in the low bits of its time field, with the top bit set); an
+//     older ref has birth 0. A block a commit frees is deleted only if no
+//     live snapshot s >= its birth exists; otherwise a snapshot holds it and
+//     it stays. This is the ZFS birth-time rule on epochs, not clocks, so
+//     clock skew cannot lose a snapshot's block.
+//
+// Not built yet: deadlists. Deleting a snapshot removes it from the table
+// but does not free what only it held; Fsck with GC (on stores that list
+// keys) reclaims those blocks and preserved records, walking the live tree
+// and every remaining snapshot. The intended design: a commit that keeps a
+// held block records it in the newest holding snapshot's deadlist, sharded
+// by inode so appends do not contend, and deleting snapshot s frees each
+// entry of its deadlist born after the previous live snapshot and hands the
+// rest down (ZFS). Writable clones and subtree snapshots are not built
+// either.
+//
 // # Caveats
 //
 //   - No permission checks: the library trusts its caller, like a process
@@ -136,6 +195,15 @@
 //     fs.ErrInvalid; invalid paths are fs.ErrInvalid.
 //   - A write to a file another client removed fails at commit with ENOENT
 //     (or ErrStale on read).
+//   - Snapshots on stores without native multi-key commits (memcached, a
+//     user's store through backend/txn): a client that opened the
+//     filesystem before its first snapshot was taken is not fenced until it
+//     learns of the table, so it can write into that snapshot and free its
+//     blocks: reopen every client after the first snapshot. After that,
+//     every write there is a multi-key commit that locks the table key, so
+//     writers serialise on it.
+//   - Deleting a snapshot frees nothing until Fsck with GC runs (stores
+//     that list keys); on memcached its space stays allocated.
 //   - Directory trie blocks are stored as one record. Earlier versions
 //     framed them twice; this version still reads such blocks, but those
 //     versions cannot read the blocks it writes: upgrade every client of a
