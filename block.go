@@ -28,7 +28,7 @@ func (r blockRef) String() string { return hex.EncodeToString(r[:]) }
 
 // born returns the block's creation time.
 func (r blockRef) born() time.Time {
-	return time.Unix(0, int64(binary.BigEndian.Uint64(r[:8])))
+	return time.Unix(0, r.bornNanos()) // without a birth id (snapshot.go)
 }
 
 func newBlockRef() blockRef {
@@ -71,7 +71,10 @@ func (c *core) putFramed(ctx context.Context, frame []byte) (blockRef, error) {
 }
 
 func (c *core) putRecord(ctx context.Context, kind byte, payload, record []byte) (blockRef, error) {
-	ref := newBlockRef()
+	if c.snap.view {
+		return blockRef{}, syscall.EROFS
+	}
+	ref := c.newRef() // with the epoch as its birth id (snapshot.go)
 	c.stats.blockPuts.Add(1)
 	if _, err := backend.Put(ctx, c.blocks, c.blockKey(ref), record); err != nil {
 		if errors.Is(err, backend.ErrNoSpace) {
@@ -216,6 +219,7 @@ func (c *core) fetchBlocks(ctx context.Context, refs []blockRef) (map[blockRef][
 // Failures only leak space, which fsck's GC reclaims, so they are not
 // reported. The cache forgets the blocks at once.
 func (c *core) freeBlocks(ctx context.Context, refs []blockRef) {
+	refs = c.freeable(refs) // keep what a snapshot holds (snapshot.go)
 	if len(refs) == 0 {
 		return
 	}

@@ -34,6 +34,13 @@ func (c *core) getInode(ctx context.Context, ino uint64, maxAge time.Duration) (
 	fetch := func() (any, error) {
 		c.stats.inodeGets.Add(1)
 		start := nanotime()
+		if c.snap.view {
+			n, err := c.snapFetch(ctx, ino)
+			if err != nil {
+				return nil, err
+			}
+			return c.putInodeAt(n, snapVersion, start), nil
+		}
 		b, ver, err := c.inodes.Get(ctx, key)
 		if errors.Is(err, backend.ErrNotFound) {
 			c.dropInode(ino)
@@ -73,7 +80,7 @@ func (c *core) cachedInode(ino uint64, maxAge time.Duration) *cachedInode {
 	if ci == nil {
 		return nil
 	}
-	if maxAge >= 0 && nanotime()-ci.at > int64(maxAge) {
+	if maxAge >= 0 && nanotime()-ci.at > int64(maxAge) && !c.snap.view {
 		return nil
 	}
 	return ci

@@ -346,7 +346,7 @@ func (c *core) destroy(ctx context.Context, ino uint64) error {
 		werr = c.treeRefs(ctx, n, func(r blockRef, _ byte) error { refs = append(refs, r); return nil })
 	}
 	c.stats.inodeDeletes.Add(1)
-	err = c.inodes.Delete(ctx, c.inodeKey(ino), ci.ver)
+	err = c.deleteInode(ctx, c.inodeKey(ino), ci.ver, n) // snapshot.go
 	if errors.Is(err, backend.ErrConflict) {
 		// Someone changed it since: look again with the latest version.
 		c.dropInode(ino)

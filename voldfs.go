@@ -109,6 +109,7 @@ type core struct {
 	closed  atomic.Bool
 	locks   lockState // lock session and its bookkeeping (session.go)
 	stats   counters
+	snap    snapState      // snapshot table and fence (snapshot.go)
 	frees   sync.WaitGroup // background block frees
 	freeSem chan struct{}  // bounds concurrent background frees
 	upSem   chan struct{}  // bounds concurrent write-behind uploads
@@ -192,6 +193,7 @@ func newCore(ctx context.Context, s backend.Store, o *Options) (*core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("voldfs: probe the store for multi-key commits: %w", err)
 	}
+	c.snap.native = native // snapshot.go: fence every commit
 	if !native {
 		// Namespace changes are multi-inode commits: build them on the
 		// store's CAS. The wrapper reads plain values as they are, so a

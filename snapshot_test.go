@@ -1,0 +1,287 @@
+package voldfs
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"syscall"
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/voldfs/voldfs/backend"
+	"github.com/voldfs/voldfs/backend/faulty"
+)
+
+// snapStores are the stores the snapshot tests run on: native commits, and
+// the backend/txn fallback.
+var snapStores = []struct {
+	name string
+	new  func(t *testing.T) backend.Store
+}{
+	{"memory", internalMemory},
+	{"memcached", internalMemcached},
+}
+
+// treeSums returns, for every name under f's root, a digest of its type,
+// permission bits, size, and content or symlink target.
+func treeSums(t *testing.T, f fs.FS) map[string]string {
+	t.Helper()
+	sums := map[string]string{}
+	err := fs.WalkDir(f, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		fmt.Fprintf(h, "%v %d|", info.Mode(), info.Size())
+		switch {
+		case info.Mode().IsRegular():
+			b, err := fs.ReadFile(f, p)
+			if err != nil {
+				return err
+			}
+			h.Write(b)
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, err := fs.ReadLink(f, p)
+			if err != nil {
+				return err
+			}
+			h.Write([]byte(target))
+		}
+		sums[p] = fmt.Sprintf("%x", h.Sum(nil))
+		return nil
+	})
+	require.NoError(t, err)
+	return sums
+}
+
+// snapTree fills f with a small tree: inline and multi-block files, a
+// sparse file, directories, a symlink, a hard link and an xattr.
+func snapTree(t *testing.T, f *FS) {
+	t.Helper()
+	bs := f.BlockSize()
+	require.NoError(t, f.MkdirAll("a/b/c", 0o755))
+	require.NoError(t, f.Mkdir("gone", 0o700))
+	writeFile(t, f, "small", []byte("small file"))
+	writeFile(t, f, "a/big", pattern(3*bs+100, 1))
+	writeFile(t, f, "a/b/mid", pattern(bs/2, 2))
+	writeFile(t, f, "a/b/c/deep", pattern(2*bs, 3))
+	writeFile(t, f, "gone/x", pattern(bs+1, 4))
+	writeFile(t, f, "trunc", pattern(2*bs+7, 5))
+	require.NoError(t, f.Symlink("a/big", "link"))
+	require.NoError(t, f.Link("small", "hard"))
+	sp, err := f.OpenFile("sparse", os.O_RDWR|os.O_CREATE, 0o644)
+	require.NoError(t, err)
+	_, err = sp.WriteAt([]byte("end"), int64(5*bs))
+	require.NoError(t, err)
+	require.NoError(t, sp.Close())
+}
+
+// mutate changes every kind of thing snapTree made.
+func mutate(t *testing.T, f *FS, round int) {
+	t.Helper()
+	bs := f.BlockSize()
+	r := byte(10 + round)
+	writeFile(t, f, "small", []byte("changed "+strconv.Itoa(round)))
+	w, err := f.OpenFile("a/big", os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = w.WriteAt(pattern(bs, r), int64(bs)) // one block in the middle
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.NoError(t, f.Truncate("trunc", int64(bs/3)))
+	require.NoError(t, f.Rename("a/b/mid", "a/mid-"+strconv.Itoa(round)))
+	require.NoError(t, f.RemoveAll("gone"))
+	require.NoError(t, f.RemoveAll("hard"))
+	require.NoError(t, f.Link("small", "hard"+strconv.Itoa(round)))
+	require.NoError(t, f.Chmod("a/b/c/deep", 0o600))
+	writeFile(t, f, "new-"+strconv.Itoa(round), pattern(bs+3, r))
+	require.NoError(t, f.Mkdir("gone", 0o755))
+	writeFile(t, f, "gone/y", pattern(10, r))
+	writeFile(t, f, "a/b/mid", pattern(bs*2, r))
+}
+
+// TestSnapshotByteIdentical: writes, renames, deletes and truncates after a
+// snapshot leave it byte-identical; a second snapshot keeps its own state;
+// deleting one leaves the other intact; views refuse writes with EROFS and
+// pass fstest.TestFS.
+func TestSnapshotByteIdentical(t *testing.T) {
+	for _, st := range snapStores {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := st.new(t)
+			f, err := Format(ctx, s, &Options{BlockSize: 4096})
+			require.NoError(t, err)
+			defer f.Close()
+			snapTree(t, f)
+			before := treeSums(t, f)
+			require.NoError(t, f.Snapshot(ctx, "one"))
+			wantErr(t, "snapshot again", f.Snapshot(ctx, "one"), fs.ErrExist, "")
+
+			mutate(t, f, 1)
+			f.WaitFrees()
+			mid := treeSums(t, f)
+			require.NotEqual(t, before, mid)
+			require.NoError(t, f.Snapshot(ctx, "two"))
+			mutate(t, f, 2)
+			f.WaitFrees()
+			live := treeSums(t, f)
+
+			one, err := f.OpenSnapshot(ctx, "one")
+			require.NoError(t, err)
+			two, err := f.OpenSnapshot(ctx, "two")
+			require.NoError(t, err)
+			assert.Equal(t, before, treeSums(t, one), "snapshot one")
+			assert.Equal(t, mid, treeSums(t, two), "snapshot two")
+			assert.NoError(t, fstest.TestFS(one, "a/big", "a/b/c/deep", "link", "hard", "sparse"))
+			assert.NoError(t, fstest.TestFS(two, "a/mid-1", "new-1", "gone/y"))
+
+			// Read-only.
+			for what, err := range map[string]error{
+				"create":   one.WriteFile("x", nil, 0o644),
+				"mkdir":    one.Mkdir("d", 0o755),
+				"remove":   one.Remove("small"),
+				"rename":   one.Rename("small", "s2"),
+				"chmod":    one.Chmod("small", 0o600),
+				"truncate": one.Truncate("small", 0),
+				"symlink":  one.Symlink("small", "l2"),
+				"snapshot": one.Snapshot(ctx, "x"),
+			} {
+				assert.ErrorIs(t, err, syscall.EROFS, what)
+			}
+			_, err = one.OpenFile("small", os.O_WRONLY, 0)
+			assert.ErrorIs(t, err, syscall.EROFS)
+
+			list, err := f.Snapshots(ctx)
+			require.NoError(t, err)
+			require.Len(t, list, 2)
+			assert.Equal(t, "one", list[0].Name)
+			assert.Equal(t, "two", list[1].Name)
+			assert.Less(t, list[0].ID, list[1].ID)
+
+			require.NoError(t, f.DeleteSnapshot(ctx, "one"))
+			wantErr(t, "delete again", f.DeleteSnapshot(ctx, "one"), fs.ErrNotExist, "")
+			_, err = f.OpenSnapshot(ctx, "one")
+			assert.ErrorIs(t, err, fs.ErrNotExist)
+			mutate(t, f, 3)
+			f.WaitFrees()
+			assert.Equal(t, mid, treeSums(t, two), "snapshot two after deleting one")
+			assert.NotEqual(t, live, treeSums(t, f))
+
+			// A second client opened afterwards sees the same snapshot.
+			g, err := Open(ctx, s, nil)
+			require.NoError(t, err)
+			defer g.Close()
+			two2, err := g.OpenSnapshot(ctx, "two")
+			require.NoError(t, err)
+			assert.Equal(t, mid, treeSums(t, two2))
+			fsckSnap(t, f)
+		})
+	}
+}
+
+// TestSnapshotStaleClient: a client that has not seen a new snapshot
+// cannot commit into it: its commit fails on the table and lands after
+// the snapshot, which keeps the old content.
+func TestSnapshotStaleClient(t *testing.T) {
+	for _, st := range snapStores {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := st.new(t)
+			a, err := Format(ctx, s, nil)
+			require.NoError(t, err)
+			defer a.Close()
+			// On the fallback, clients must open after the first snapshot.
+			require.NoError(t, a.Snapshot(ctx, "first"))
+			writeFile(t, a, "f", []byte("v1"))
+			b, err := Open(ctx, s, nil)
+			require.NoError(t, err)
+			defer b.Close()
+			writeFile(t, b, "g", []byte("g1")) // b learns the table
+			require.NoError(t, a.Snapshot(ctx, "second"))
+			writeFile(t, b, "f", []byte("v2")) // b's table is stale
+			writeFile(t, b, "g", []byte("g2"))
+			sv, err := a.OpenSnapshot(ctx, "second")
+			require.NoError(t, err)
+			wantContent(t, sv, "f", []byte("v1"))
+			wantContent(t, sv, "g", []byte("g1"))
+			wantContent(t, a, "f", []byte("v2"))
+			first, err := a.OpenSnapshot(ctx, "first")
+			require.NoError(t, err)
+			notExist(t, first, "f")
+		})
+	}
+}
+
+// countOps returns how many store operations fn issued through fst.
+func countOps(fst *faulty.Store, fn func()) int64 {
+	before := fst.Ops()
+	fn()
+	return fst.Ops() - before
+}
+
+// TestSnapshotRoundTrips: taking a snapshot costs the same constant number
+// of store round trips whatever the tree's size (SNAPSHOT_FILES sets the
+// large tree; default 20,000, 2,000 under -short).
+func TestSnapshotRoundTrips(t *testing.T) {
+	big := 20_000
+	if testing.Short() {
+		big = 2_000
+	}
+	if v, err := strconv.Atoi(os.Getenv("SNAPSHOT_FILES")); err == nil {
+		big = v
+	}
+	ctx := context.Background()
+	var costs []int64
+	for _, n := range []int{10, big} {
+		fst := faulty.Wrap(internalMemory(t), nil)
+		f, err := Format(ctx, fst, nil)
+		require.NoError(t, err)
+		makeFiles(t, f, n)
+		var serr error
+		costs = append(costs, countOps(fst, func() { serr = f.Snapshot(ctx, "s") }))
+		require.NoError(t, serr)
+		v, err := f.OpenSnapshot(ctx, "s")
+		require.NoError(t, err)
+		ents, err := v.ReadDir("d0")
+		require.NoError(t, err)
+		assert.Len(t, ents, min(n, 1000))
+		require.NoError(t, f.Close())
+	}
+	t.Logf("snapshot round trips: %d files: %d, %d files: %d", 10, costs[0], big, costs[1])
+	assert.Equal(t, costs[0], costs[1])
+	assert.LessOrEqual(t, costs[1], int64(2))
+}
+
+// makeFiles creates n small files, 1000 to a directory.
+func makeFiles(t testing.TB, f *FS, n int) {
+	for d := 0; d*1000 < n; d++ {
+		dir := "d" + strconv.Itoa(d)
+		require.NoError(t, f.Mkdir(dir, 0o755))
+		for i := d * 1000; i < min(n, (d+1)*1000); i++ {
+			if err := f.WriteFile(dir+"/f"+strconv.Itoa(i), []byte(strconv.Itoa(i)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// fsckSnap runs Fsck and requires a clean report.
+func fsckSnap(t *testing.T, f *FS) *FsckReport {
+	t.Helper()
+	r, err := f.Fsck(context.Background(), FsckOptions{})
+	require.NoError(t, err)
+	for _, p := range r.Problems {
+		t.Errorf("fsck: %v", p)
+	}
+	return r
+}
+
