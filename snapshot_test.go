@@ -284,4 +284,3 @@ func fsckSnap(t *testing.T, f *FS) *FsckReport {
 	}
 	return r
 }
-
