@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -283,4 +285,85 @@ func fsckSnap(t *testing.T, f *FS) *FsckReport {
 		t.Errorf("fsck: %v", p)
 	}
 	return r
+}
+
+// countKeys counts s's keys under prefix, by the part after it up to the
+// first slash ("b", "i", "v", "super", ...).
+func countKeys(t *testing.T, s backend.Store, prefix string) map[string]int {
+	t.Helper()
+	m := map[string]int{}
+	require.NoError(t, backend.List(context.Background(), s, prefix, func(key string) error {
+		k := key[len(prefix):]
+		if i := strings.IndexByte(k, '/'); i >= 0 {
+			k = k[:i]
+		}
+		m[k]++
+		return nil
+	}))
+	return m
+}
+
+// TestSnapshotGC: Fsck with GC keeps everything snapshots hold, reports
+// what each holds, and after the snapshots are deleted leaves only live
+// objects.
+func TestSnapshotGC(t *testing.T) {
+	ctx := context.Background()
+	s := internalMemory(t)
+	f, err := Format(ctx, s, &Options{BlockSize: 4096})
+	require.NoError(t, err)
+	defer f.Close()
+	snapTree(t, f)
+	before := treeSums(t, f)
+	require.NoError(t, f.Snapshot(ctx, "one"))
+	mutate(t, f, 1)
+	mid := treeSums(t, f)
+	require.NoError(t, f.Snapshot(ctx, "two"))
+	mutate(t, f, 2)
+	f.WaitFrees()
+	live := treeSums(t, f)
+	keys := countKeys(t, s, DefaultName+"/")
+	assert.Positive(t, keys["v"], "preserved records")
+
+	gc := FsckOptions{GC: true, Grace: time.Nanosecond}
+	r, err := f.Fsck(ctx, gc)
+	require.NoError(t, err)
+	assert.Empty(t, r.Problems)
+	require.Len(t, r.Snapshots.Each, 2)
+	for _, u := range r.Snapshots.Each {
+		t.Logf("snapshot %s: %d dirs, %d files, %d bytes, %d blocks, %d only its own", u.Name, u.Dirs, u.Files, u.Bytes, u.Blocks, u.Exclusive)
+		assert.Positive(t, u.Exclusive, u.Name)
+		assert.Positive(t, u.Files, u.Name)
+	}
+	assert.Zero(t, r.Snapshots.GarbageRecords)
+	f.WaitFrees()
+	one, err := f.OpenSnapshot(ctx, "one")
+	require.NoError(t, err)
+	two, err := f.OpenSnapshot(ctx, "two")
+	require.NoError(t, err)
+	assert.Equal(t, before, treeSums(t, one), "snapshot one after GC")
+	assert.Equal(t, mid, treeSums(t, two), "snapshot two after GC")
+
+	// Deleting "one" leaves "two" whole through a GC.
+	require.NoError(t, f.DeleteSnapshot(ctx, "one"))
+	_, err = f.Fsck(ctx, gc)
+	require.NoError(t, err)
+	f.WaitFrees()
+	two, err = f.OpenSnapshot(ctx, "two")
+	require.NoError(t, err)
+	assert.Equal(t, mid, treeSums(t, two), "snapshot two after deleting one")
+
+	require.NoError(t, f.DeleteSnapshot(ctx, "two"))
+	r, err = f.Fsck(ctx, gc)
+	require.NoError(t, err)
+	f.WaitFrees()
+	assert.Positive(t, r.GarbageBlocks+r.Snapshots.GarbageRecords)
+	r, err = f.Fsck(ctx, FsckOptions{Grace: time.Nanosecond})
+	require.NoError(t, err)
+	assert.Empty(t, r.Problems)
+	keys = countKeys(t, s, DefaultName+"/")
+	assert.Zero(t, keys["v"], "preserved records left")
+	assert.Equal(t, r.Blocks, keys["b"], "blocks: only live ones")
+	assert.Equal(t, r.Dirs+r.Files+r.Symlinks, keys["i"], "inodes: only live ones")
+	assert.Zero(t, r.GarbageBlocks)
+	assert.Equal(t, live, treeSums(t, f), "the live tree after GC")
 }

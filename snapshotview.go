@@ -79,10 +79,9 @@ func (c *core) snapFetch(ctx context.Context, ino uint64) (*inode, error) {
 	}
 	for hops := 0; ; hops++ {
 		if errors.Is(err, backend.ErrNotFound) {
-			if hops == 0 {
-				return nil, syscall.ENOENT
-			}
-			return nil, corruptf("%s: preserved inode record missing", key)
+			// Absent, or a link Fsck collected: only records no live
+			// snapshot needs are collected (snapshotfsck.go).
+			return nil, syscall.ENOENT
 		}
 		if err != nil {
 			return nil, fmt.Errorf("get inode %s: %w", key, err)
