@@ -3,6 +3,7 @@ package voldfs
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io/fs"
 	"os"
@@ -366,4 +367,141 @@ func TestSnapshotGC(t *testing.T) {
 	assert.Equal(t, r.Dirs+r.Files+r.Symlinks, keys["i"], "inodes: only live ones")
 	assert.Zero(t, r.GarbageBlocks)
 	assert.Equal(t, live, treeSums(t, f), "the live tree after GC")
+}
+
+// TestSnapshotConsistentCut: clients write while another takes snapshots;
+// every snapshot is a linearizable cut: it holds each commit acknowledged
+// before the snapshot began and none begun after it was acknowledged (so
+// for every pair of acknowledged commits it holds a prefix, and a client
+// that had not seen the snapshot could not commit into it).
+func TestSnapshotConsistentCut(t *testing.T) {
+	for _, st := range snapStores {
+		t.Run(st.name, func(t *testing.T) {
+			snapshotCut(t, st.new(t))
+		})
+	}
+}
+
+type timedOp struct {
+	seq        int
+	start, end time.Time
+}
+
+func snapshotCut(t *testing.T, s backend.Store) {
+	ctx := context.Background()
+	const writers = 4
+	iters := 150
+	if testing.Short() {
+		iters = 40
+	}
+	f, err := Format(ctx, s, nil)
+	require.NoError(t, err)
+	defer f.Close()
+	// On the txn fallback, clients must open after the first snapshot.
+	require.NoError(t, f.Snapshot(ctx, "base"))
+	for i := range writers {
+		require.NoError(t, f.Mkdir("d"+strconv.Itoa(i), 0o755))
+		writeFile(t, f, "w"+strconv.Itoa(i), make([]byte, 8))
+	}
+	logs := make([][]timedOp, writers)
+	done := make(chan error, writers)
+	for i := range writers {
+		c, err := Open(ctx, s, nil)
+		require.NoError(t, err)
+		defer c.Close()
+		go func() {
+			name := "w" + strconv.Itoa(i)
+			for seq := 1; seq <= iters; seq++ {
+				start := time.Now()
+				var err error
+				if seq%2 == 0 {
+					// A namespace commit: create a file named by seq.
+					err = c.WriteFile("d"+strconv.Itoa(i)+"/"+strconv.Itoa(seq), nil, 0o644)
+				} else {
+					// A data commit: the file holds seq.
+					var w *File
+					if w, err = c.OpenFile(name, os.O_WRONLY, 0); err == nil {
+						var b [8]byte
+						binary.BigEndian.PutUint64(b[:], uint64(seq))
+						if _, err = w.WriteAt(b[:], 0); err == nil {
+							err = w.Close()
+						} else {
+							w.Close()
+						}
+					}
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+				logs[i] = append(logs[i], timedOp{seq, start, time.Now()})
+			}
+			done <- nil
+		}()
+	}
+	var snaps []timedOp
+	for n := 0; ; n++ {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+			for range writers - 1 {
+				require.NoError(t, <-done)
+			}
+			goto check
+		default:
+		}
+		if n >= 300 {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		start := time.Now()
+		require.NoError(t, f.Snapshot(ctx, "s"+strconv.Itoa(n)))
+		snaps = append(snaps, timedOp{n, start, time.Now()})
+		time.Sleep(100 * time.Microsecond)
+	}
+check:
+	require.NotEmpty(t, snaps)
+	t.Logf("%d snapshots during %d x %d commits", len(snaps), writers, iters)
+	for _, sn := range snaps {
+		v, err := f.OpenSnapshot(ctx, "s"+strconv.Itoa(sn.seq))
+		require.NoError(t, err)
+		for i := range writers {
+			// What the snapshot holds of writer i: the highest data seq and
+			// the set of created names.
+			b, err := v.ReadFile("w" + strconv.Itoa(i))
+			require.NoError(t, err)
+			data := int(binary.BigEndian.Uint64(b))
+			ents, err := v.ReadDir("d" + strconv.Itoa(i))
+			require.NoError(t, err)
+			created := map[int]bool{}
+			for _, e := range ents {
+				n, _ := strconv.Atoi(e.Name())
+				created[n] = true
+			}
+			for _, op := range logs[i] {
+				in := created[op.seq]
+				if op.seq%2 == 1 {
+					in = data >= op.seq
+				}
+				if op.end.Before(sn.start) && !in {
+					t.Errorf("snapshot s%d lacks writer %d's commit %d, acknowledged before it began", sn.seq, i, op.seq)
+				}
+				if op.start.After(sn.end) && in {
+					t.Errorf("snapshot s%d holds writer %d's commit %d, begun after it was taken", sn.seq, i, op.seq)
+				}
+			}
+			// A prefix: once a commit is missing, every later one is.
+			missing := false
+			for _, op := range logs[i] {
+				in := created[op.seq]
+				if op.seq%2 == 1 {
+					in = data >= op.seq
+				}
+				if missing && in {
+					t.Errorf("snapshot s%d holds writer %d's commit %d but not an earlier one", sn.seq, i, op.seq)
+				}
+				missing = missing || !in
+			}
+		}
+	}
 }
