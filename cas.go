@@ -89,14 +89,13 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 					missing++
 				}
 				ci, fresh = latest, true
-				if err := backoff(ctx, attempt+1); err != nil {
+				if err := c.backoff(ctx, attempt+1); err != nil {
 					return nil, err
 				}
 				continue
 			}
 			return nil, err
 		}
-		c.stats.inodeCAS.Add(1)
 		// casInode stamps n and fences the CAS against a new snapshot.
 		ver, err := c.casInode(ctx, key, ci.ver, ci.n, n)
 		if err == nil {
@@ -122,7 +121,7 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 		}
 		c.stats.conflicts.Add(1)
 		c.freeBlocks(ctx, t.written)
-		if err := backoff(ctx, attempt); err != nil {
+		if err := c.backoff(ctx, attempt); err != nil {
 			return nil, err
 		}
 		if ci, err = c.getInode(ctx, ino, 0); err != nil {

@@ -165,7 +165,7 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 				}
 				lastVers = vers
 				fresh = true
-				if err := backoff(ctx, attempt+1); err != nil {
+				if err := c.backoff(ctx, attempt+1); err != nil {
 					return err
 				}
 				continue
@@ -201,7 +201,6 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 		if len(ops) == 0 {
 			return nil
 		}
-		c.stats.inodeCAS.Add(1)
 		vers, err := backend.Commit(ctx, c.inodes, ops)
 		if err == nil {
 			for i, ino := range t.order {
@@ -249,7 +248,7 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 				}
 			}
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := c.backoff(ctx, attempt); err != nil {
 			return err
 		}
 		fresh = true
@@ -295,7 +294,7 @@ func (c *core) resolve(ctx context.Context, err error, applied func(ctx context.
 			}
 			return err
 		}
-		if berr := backoff(ctx, attempt+1); berr != nil {
+		if berr := c.backoff(ctx, attempt+1); berr != nil {
 			break
 		}
 	}

@@ -25,6 +25,10 @@ type FsckOptions struct {
 	// live client may be about to link them (a create in flight, a commit
 	// being published). Default 1 hour.
 	Grace time.Duration
+	// Progress, if set, is called with the run's progress at most a few
+	// times a second, and once at the end (Phase "done"); with GC, after
+	// the garbage blocks are deleted. It runs on Fsck's goroutine.
+	Progress func(FsckProgress)
 }
 
 // Problem is one inconsistency Fsck found.
@@ -75,6 +79,7 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 		return nil, fmt.Errorf("fsck: %w", err)
 	}
 	r := &FsckReport{}
+	pm := newFsckMeter(o.Progress)
 	type dirInfo struct {
 		ino    uint64
 		parent uint64
@@ -156,6 +161,7 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 			continue
 		}
 		for _, e := range ents {
+			pm.tick("walk", r.Dirs+r.Files+r.Symlinks, len(live), 0)
 			ci, err := c.getInode(ctx, e.ino, 0)
 			dangling := errors.Is(err, syscall.ENOENT)
 			if err != nil && !dangling {
@@ -249,16 +255,20 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 		return nil
 	})
 	if errors.Is(err, errors.ErrUnsupported) {
+		pm.done(r, len(inodes), 0)
 		return r, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fsck: listing inodes: %w", err)
 	}
 	r.Listed = true
+	checked := len(inodes)
 	for _, ino := range allInodes {
 		if _, ok := inodes[ino]; ok {
 			continue
 		}
+		checked++
+		pm.tick("orphans", checked, len(live), 0)
 		ci, err := c.getInode(ctx, ino, 0)
 		if errors.Is(err, syscall.ENOENT) {
 			continue
@@ -309,15 +319,22 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 		if !live[ref] && ref.born().Before(cutoff) {
 			garbage = append(garbage, ref)
 		}
+		pm.tick("garbage", checked, len(live), len(garbage))
 		return nil
 	})
 	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		return nil, fmt.Errorf("fsck: listing blocks: %w", err)
 	}
 	r.GarbageBlocks = len(garbage)
+	deleted := 0
 	if o.GC {
 		c.freeBlocks(ctx, garbage)
+		if o.Progress != nil {
+			c.waitFrees()
+			deleted = len(garbage)
+		}
 	}
+	pm.done(r, checked, deleted)
 	return r, nil
 }
 
