@@ -52,7 +52,12 @@ type nodeStore interface {
 	maxNode() int
 }
 
-func (c *core) blockKey(ref blockRef) string { return c.prefix + "b/" + ref.String() }
+func (c *core) blockKey(ref blockRef) string {
+	if o := c.snap.origin; o != nil && ref.birth() <= c.snap.originID {
+		return o.blockKey(ref) // a clone's block shared with its origin (snapshotclone.go)
+	}
+	return c.prefix + "b/" + ref.String()
+}
 
 // putBlock writes payload as a new block of the given record kind.
 func (c *core) putBlock(ctx context.Context, kind byte, payload []byte) (blockRef, error) {

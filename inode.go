@@ -78,6 +78,10 @@ const (
 	// flagDead marks a directory removed by rmdir: no entry may be added to
 	// it, and an entry still naming it (after a crash) is treated as absent.
 	flagDead uint32 = 1 << iota
+	// flagGone marks the tombstone a writable clone leaves for a deleted
+	// inode, so that its origin's record does not show through
+	// (snapshotclone.go). Readers treat it as absent.
+	flagGone
 )
 
 // Unix file type bits, independent of the host platform.

@@ -44,6 +44,9 @@ func (c *core) getInode(ctx context.Context, ino uint64, maxAge time.Duration) (
 			return c.putInodeAt(n, snapVersion, start), nil
 		}
 		b, ver, err := c.inodes.Get(ctx, key)
+		if errors.Is(err, backend.ErrNotFound) && c.snap.origin != nil {
+			return c.originInode(ctx, ino, start) // snapshotclone.go
+		}
 		if errors.Is(err, backend.ErrNotFound) {
 			c.dropInode(ino)
 			return nil, syscall.ENOENT
@@ -57,6 +60,10 @@ func (c *core) getInode(ctx context.Context, ino uint64, maxAge time.Duration) (
 		}
 		if n.ino != ino {
 			return nil, corruptf("%s: holds inode %d", key, n.ino)
+		}
+		if n.flags&flagGone != 0 {
+			c.dropInode(ino) // a clone's tombstone (snapshotclone.go)
+			return nil, syscall.ENOENT
 		}
 		return c.putInodeAt(n, ver, start), nil
 	}

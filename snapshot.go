@@ -40,6 +40,7 @@ type snapInfo struct {
 	id      uint64
 	created int64  // Unix nanoseconds
 	nonce   uint64 // tells a retried take's own entry from another's
+	clones  uint64 // writable clones made from it (snapshotclone.go)
 }
 
 func encodeSnapTable(t *snapTable) []byte {
@@ -51,6 +52,7 @@ func encodeSnapTable(t *snapTable) []byte {
 		e.uv(s.id)
 		e.sv(s.created)
 		e.uv(s.nonce)
+		e.uv(s.clones)
 	}
 	return seal(recSnaps, e.b)
 }
@@ -71,6 +73,7 @@ func decodeSnapTable(key string, b []byte) (snapTable, error) {
 		s.id = d.uv()
 		s.created = d.sv()
 		s.nonce = d.uv()
+		s.clones = d.uv()
 		if d.err == nil && s.id >= t.epoch {
 			return snapTable{}, corruptf("%s: snapshot %q id %d not below epoch %d", key, s.name, s.id, t.epoch)
 		}
@@ -111,6 +114,12 @@ type snapState struct {
 
 	view bool // a read-only snapshot view (OpenSnapshot)
 	id   uint64
+
+	// A writable clone: the view of the snapshot it was cloned from, which
+	// serves the inodes it never wrote and the blocks born at or before
+	// originID (snapshotclone.go).
+	origin   *core
+	originID uint64
 }
 
 func (c *core) snapKey() string { return c.prefix + "snaps" }
@@ -200,6 +209,8 @@ func (f *fence) stamp(c *core, old, n *inode) []backend.Op {
 	case f.tab.needs(old.stamp):
 		n.prev = old.stamp + 1
 		return []backend.Op{{Key: c.presKey(old.ino, old.stamp), Old: backend.AnyVersion, Value: encodeInode(old)}}
+	case c.snap.origin != nil && old.stamp <= c.snap.originID:
+		n.prev = 0 // the origin's chain: not under this filesystem's keys
 	default:
 		n.prev = old.prev
 	}
@@ -257,6 +268,16 @@ func (c *core) deleteInode(ctx context.Context, key string, ver backend.Version,
 	if err != nil {
 		return err
 	}
+	if c.snap.origin != nil {
+		// A clone: the origin's record would show through an absent key.
+		tomb := n.clone()
+		tomb.flags |= flagGone
+		ops := append([]backend.Op{{Key: key, Old: ver}}, f.stamp(c, n, tomb)...)
+		ops[0].Value = encodeInode(tomb)
+		_, err = backend.Commit(ctx, c.inodes, append(ops, f.check(c)))
+		c.noteConflict(err)
+		return err
+	}
 	if !f.on {
 		return c.inodes.Delete(ctx, key, ver)
 	}
@@ -282,6 +303,12 @@ func (c *core) freeable(refs []blockRef) []blockRef {
 		newest = s.tab.snaps[len(s.tab.snaps)-1].id
 	}
 	s.mu.Unlock()
+	if s.origin != nil {
+		// The origin's blocks (born at or before the snapshot cloned)
+		// belong to it; the clone's own are born later.
+		newest = max(newest, s.originID)
+		any = true
+	}
 	if !any {
 		return refs
 	}
@@ -311,6 +338,9 @@ func (c *core) newRef() blockRef {
 	c.snap.mu.Lock()
 	e := c.snap.tab.epoch
 	c.snap.mu.Unlock()
+	if c.snap.origin != nil {
+		e = max(e, c.snap.originID+1) // never taken for an origin block
+	}
 	if e > 0 {
 		v := binary.BigEndian.Uint64(r[:8])
 		v = v&^birthMask | min(e, birthMask) | birthFlag
@@ -398,6 +428,9 @@ func (f *FS) DeleteSnapshot(ctx context.Context, name string) error {
 		i := slices.IndexFunc(t.snaps, func(s snapInfo) bool { return s.name == name })
 		if i < 0 {
 			return fs.ErrNotExist
+		}
+		if t.snaps[i].clones > 0 {
+			return syscall.EBUSY // writable clones read through it
 		}
 		t.snaps = slices.Delete(t.snaps, i, i+1)
 		return nil

@@ -614,3 +614,88 @@ func TestSnapshotCrashSweep(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotClone: a writable clone made from a snapshot in constant
+// round trips starts as the snapshot, then diverges from its origin in
+// both directions; blocks are shared until written; each side's fsck and
+// GC keep the other's data; a clone of a clone works; the snapshot cannot
+// be deleted while clones read through it.
+func TestSnapshotClone(t *testing.T) {
+	for _, st := range snapStores {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := context.Background()
+			raw := st.new(t)
+			s := faulty.Wrap(raw, nil)
+			f, err := Format(ctx, s, &Options{BlockSize: 4096})
+			require.NoError(t, err)
+			defer f.Close()
+			snapTree(t, f)
+			before := treeSums(t, f)
+			require.NoError(t, f.Snapshot(ctx, "base"))
+			ops := countOps(s, func() { err = f.Clone(ctx, "base", "copy") })
+			require.NoError(t, err)
+			t.Logf("clone: %d store operations", ops)
+			assert.LessOrEqual(t, ops, int64(8))
+			wantErr(t, "clone again", f.Clone(ctx, "base", "copy"), fs.ErrExist, "path")
+			wantErr(t, "delete the cloned snapshot", f.DeleteSnapshot(ctx, "base"), syscall.EBUSY, "path")
+
+			g, err := Open(ctx, s, &Options{Name: "copy"})
+			require.NoError(t, err)
+			defer g.Close()
+			assert.Equal(t, before, treeSums(t, g), "the clone starts as the snapshot")
+			assert.NoError(t, fstest.TestFS(g, "a/big", "a/b/c/deep", "link", "hard", "sparse"))
+
+			mutate(t, f, 1) // the origin changes
+			live := treeSums(t, f)
+			assert.Equal(t, before, treeSums(t, g), "origin writes do not show in the clone")
+			mutate(t, g, 7) // the clone changes
+			writeFile(t, g, "clone-only", pattern(9000, 9))
+			require.NoError(t, g.Remove("small"))
+			f.WaitFrees()
+			g.WaitFrees()
+			cloned := treeSums(t, g)
+			assert.NotEqual(t, before, cloned)
+			assert.Equal(t, live, treeSums(t, f), "clone writes do not show in the origin")
+			notExist(t, f, "clone-only")
+			notExist(t, g, "small")
+			wantContent(t, f, "small", []byte("changed 1"))
+			base, err := f.OpenSnapshot(ctx, "base")
+			require.NoError(t, err)
+			assert.Equal(t, before, treeSums(t, base))
+
+			// A reopened clone, its own snapshot, and a clone of that.
+			g2, err := Open(ctx, s, &Options{Name: "copy"})
+			require.NoError(t, err)
+			defer g2.Close()
+			assert.Equal(t, cloned, treeSums(t, g2))
+			require.NoError(t, g.Snapshot(ctx, "c1"))
+			require.NoError(t, g.Clone(ctx, "c1", "copy2"))
+			h, err := Open(ctx, s, &Options{Name: "copy2"})
+			require.NoError(t, err)
+			defer h.Close()
+			writeFile(t, g, "after-c1", []byte("x"))
+			assert.Equal(t, cloned, treeSums(t, h))
+			writeFile(t, h, "a/big", pattern(100, 3))
+			c1, err := g.OpenSnapshot(ctx, "c1")
+			require.NoError(t, err)
+			assert.Equal(t, cloned, treeSums(t, c1))
+
+			// GC on every side keeps what the others read.
+			for _, x := range []*FS{f, g, h} {
+				r, err := x.Fsck(ctx, FsckOptions{GC: true, Grace: time.Nanosecond})
+				require.NoError(t, err)
+				assert.Empty(t, r.Problems)
+				x.WaitFrees()
+			}
+			assert.Equal(t, live, treeSums(t, f))
+			assert.Equal(t, before, treeSums(t, base))
+			assert.Equal(t, cloned, treeSums(t, c1))
+			if _, ok := raw.(backend.Lister); ok {
+				// The clone's own blocks: only what it wrote.
+				k := countKeys(t, raw, "copy/")
+				assert.Positive(t, k["b"])
+				assert.Less(t, k["b"], countKeys(t, raw, DefaultName+"/")["b"])
+			}
+		})
+	}
+}

@@ -59,6 +59,7 @@ func (c *core) viewCore(id uint64) *core {
 	}
 	v.setBlockSize(c.blockSize)
 	v.snap.view, v.snap.id = true, id
+	v.snap.origin, v.snap.originID = c.snap.origin, c.snap.originID
 	return v
 }
 
@@ -78,6 +79,10 @@ func (c *core) snapFetch(ctx context.Context, ino uint64) (*inode, error) {
 		b, _, err = c.inodes.Get(ctx, key)
 	}
 	for hops := 0; ; hops++ {
+		if errors.Is(err, backend.ErrNotFound) && hops == 0 && c.snap.origin != nil {
+			// A clone's inode it never wrote: the origin's.
+			return c.snap.origin.snapFetch(ctx, ino)
+		}
 		if errors.Is(err, backend.ErrNotFound) {
 			// Absent, or a link Fsck collected: only records no live
 			// snapshot needs are collected (snapshotfsck.go).
@@ -94,6 +99,9 @@ func (c *core) snapFetch(ctx context.Context, ino uint64) (*inode, error) {
 			return nil, corruptf("%s: holds inode %d", key, n.ino)
 		}
 		if n.stamp <= c.snap.id {
+			if n.flags&flagGone != 0 {
+				return nil, syscall.ENOENT // deleted in a clone
+			}
 			return n, nil
 		}
 		if n.prev == 0 || n.prev-1 >= n.stamp || hops > maxSnapshots {

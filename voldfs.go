@@ -282,6 +282,9 @@ func Open(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
 		return nil, fmt.Errorf("voldfs: open %q: %w", c.name, err)
 	}
 	c.sb = *sb
+	if err := c.openClone(ctx); err != nil { // snapshotclone.go
+		return nil, fmt.Errorf("voldfs: open %q: %w", c.name, err)
+	}
 	c.setBlockSize(int(sb.blockSize))
 	if sb.split != c.split {
 		return nil, fmt.Errorf("voldfs: open %q: the filesystem was formatted with split=%v stores: %w", c.name, sb.split, ErrWrongStore)
