@@ -159,15 +159,32 @@
 //     it stays. This is the ZFS birth-time rule on epochs, not clocks, so
 //     clock skew cannot lose a snapshot's block.
 //
+// Writable clones (FS.Clone, snapshotclone.go): a clone is a filesystem of
+// its own name in the same store whose superblock names its origin (a
+// filesystem and one of its snapshots); creating one writes three keys. An
+// inode the clone never wrote is read from the origin's snapshot (an
+// absent key falls through), so its first write is a create-only CAS of
+// the clone's key, and a deletion leaves a tombstone. A block ref born at
+// or before the snapshot is the origin's: read under the origin's prefix
+// and never freed by the clone, whose epochs start after the snapshot, so
+// every block it writes is born later and lives under its own prefix. Each
+// side's Fsck and GC list only their own keys. The snapshot is pinned
+// while clones exist (DeleteSnapshot: EBUSY). Clones of clones work the
+// same way, one origin hop per level.
+//
+// Fsck walks every snapshot: it keeps their blocks out of GC, reports what
+// each holds and what only it holds (FsckReport.Snapshots), and with GC, on
+// stores that list keys, deletes the tail of each inode's chain of
+// preserved records that no live snapshot needs.
+//
 // Not built yet: deadlists. Deleting a snapshot removes it from the table
-// but does not free what only it held; Fsck with GC (on stores that list
-// keys) reclaims those blocks and preserved records, walking the live tree
-// and every remaining snapshot. The intended design: a commit that keeps a
+// but frees nothing by itself; Fsck with GC (stores that list keys)
+// reclaims what only it held. The intended design: a commit that keeps a
 // held block records it in the newest holding snapshot's deadlist, sharded
-// by inode so appends do not contend, and deleting snapshot s frees each
-// entry of its deadlist born after the previous live snapshot and hands the
-// rest down (ZFS). Writable clones and subtree snapshots are not built
-// either.
+// by inode so that appends do not contend, and deleting snapshot s frees
+// each entry of its deadlist born after the previous live snapshot and
+// hands the rest down (ZFS). Subtree snapshots are not built either (the
+// epoch is per filesystem), nor is deleting a clone.
 //
 // # Caveats
 //
@@ -203,7 +220,14 @@
 //     every write there is a multi-key commit that locks the table key, so
 //     writers serialise on it.
 //   - Deleting a snapshot frees nothing until Fsck with GC runs (stores
-//     that list keys); on memcached its space stays allocated.
+//     that list keys); on memcached its space stays allocated. At most
+//     1000 live snapshots; the table is one value read by every client
+//     after each change.
+//   - A clone draws new inode numbers at random like any filesystem; one
+//     that equals a number of the origin's snapshot (about n/2⁶³ per
+//     create) would shadow that inode in the clone.
+//   - Snapshots hold what was committed: data still in open files'
+//     write-back buffers is not in them.
 //   - Directory trie blocks are stored as one record. Earlier versions
 //     framed them twice; this version still reads such blocks, but those
 //     versions cannot read the blocks it writes: upgrade every client of a
