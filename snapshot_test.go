@@ -145,8 +145,10 @@ func TestSnapshotByteIdentical(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, before, treeSums(t, one), "snapshot one")
 			assert.Equal(t, mid, treeSums(t, two), "snapshot two")
-			assert.NoError(t, fstest.TestFS(one, "a/big", "a/b/c/deep", "link", "hard", "sparse"))
-			assert.NoError(t, fstest.TestFS(two, "a/mid-1", "new-1", "gone/y"))
+			if st.name == "memory" { // fstest is slow over the network under -race
+				assert.NoError(t, fstest.TestFS(one, "a/big", "a/b/c/deep", "link", "hard", "sparse"))
+				assert.NoError(t, fstest.TestFS(two, "a/mid-1", "new-1", "gone/y"))
+			}
 
 			// Read-only.
 			for what, err := range map[string]error{
@@ -512,9 +514,21 @@ check:
 // turn; another client then finds every snapshot it was told exists, none
 // it was told is gone, each with its own content, and finishes the work.
 func TestSnapshotCrashSweep(t *testing.T) {
+	t.Run("native", func(t *testing.T) { snapshotCrashSweep(t, false) })
+	t.Run("fallback", func(t *testing.T) { snapshotCrashSweep(t, true) })
+}
+
+// plainStore hides a store's extensions (its native commits): the
+// filesystem then builds multi-key commits with backend/txn.
+type plainStore struct{ backend.Store }
+
+func snapshotCrashSweep(t *testing.T, fallback bool) {
 	ctx := context.Background()
 	setup := func(t *testing.T) (backend.Store, *faulty.Store, *FS) {
-		s := internalMemory(t)
+		var s backend.Store = internalMemory(t)
+		if fallback {
+			s = plainStore{s}
+		}
 		f, err := Format(ctx, s, nil)
 		require.NoError(t, err)
 		writeFile(t, f, "f", []byte("v0"))
@@ -556,7 +570,14 @@ func TestSnapshotCrashSweep(t *testing.T) {
 		inj  func(int64) faulty.Injector
 	}{{"after", faulty.After}, {"ambiguous", faulty.Ambiguous}} {
 		t.Run(m.name, func(t *testing.T) {
-			for i := int64(0); i < total; i++ {
+			// On the fallback a crash leaves locks the survivor waits out
+			// (backend/txn's timeout, 2 s): sweep every fourth operation
+			// unless SNAPSHOT_SWEEP_ALL is set.
+			stride := int64(1)
+			if fallback && m.name == "after" && os.Getenv("SNAPSHOT_SWEEP_ALL") == "" {
+				stride = 4
+			}
+			for i := int64(0); i < total; i += stride {
 				s, fst, f := setup(t)
 				fst.SetInjector(m.inj(i))
 				done, err := workload(f)
@@ -610,7 +631,7 @@ func TestSnapshotCrashSweep(t *testing.T) {
 					t.FailNow()
 				}
 			}
-			t.Logf("%s: swept %d store operations", m.name, total)
+			t.Logf("%s: swept %d store operations (every %d)", m.name, total, stride)
 		})
 	}
 }
@@ -643,7 +664,9 @@ func TestSnapshotClone(t *testing.T) {
 			require.NoError(t, err)
 			defer g.Close()
 			assert.Equal(t, before, treeSums(t, g), "the clone starts as the snapshot")
-			assert.NoError(t, fstest.TestFS(g, "a/big", "a/b/c/deep", "link", "hard", "sparse"))
+			if st.name == "memory" {
+				assert.NoError(t, fstest.TestFS(g, "a/big", "a/b/c/deep", "link", "hard", "sparse"))
+			}
 
 			mutate(t, f, 1) // the origin changes
 			live := treeSums(t, f)
