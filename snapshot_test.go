@@ -360,7 +360,7 @@ func TestSnapshotGC(t *testing.T) {
 	r, err = f.Fsck(ctx, gc)
 	require.NoError(t, err)
 	f.WaitFrees()
-	assert.Positive(t, r.GarbageBlocks+r.Snapshots.GarbageRecords)
+	assert.Zero(t, r.GarbageBlocks+r.Snapshots.GarbageRecords, "DeleteSnapshot freed what the snapshots held")
 	r, err = f.Fsck(ctx, FsckOptions{Grace: time.Nanosecond})
 	require.NoError(t, err)
 	assert.Empty(t, r.Problems)
@@ -721,4 +721,62 @@ func TestSnapshotClone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSnapshotDeleteFrees: deleting a snapshot frees exactly the blocks
+// Fsck reports as held by it alone, and deleting the last one leaves only
+// live objects, with no listing involved (the counts use the memory
+// store's listing only to check).
+func TestSnapshotDeleteFrees(t *testing.T) {
+	ctx := context.Background()
+	s := internalMemory(t)
+	f, err := Format(ctx, s, &Options{BlockSize: 4096})
+	require.NoError(t, err)
+	defer f.Close()
+	snapTree(t, f)
+	require.NoError(t, f.Snapshot(ctx, "one"))
+	mutate(t, f, 1)
+	mid := treeSums(t, f)
+	require.NoError(t, f.Snapshot(ctx, "two"))
+	mutate(t, f, 2)
+	require.NoError(t, f.Snapshot(ctx, "three"))
+	mutate(t, f, 3)
+	f.WaitFrees()
+	live := treeSums(t, f)
+	held := func() map[string]int {
+		r, err := f.Fsck(ctx, FsckOptions{Grace: time.Nanosecond})
+		require.NoError(t, err)
+		require.Empty(t, r.Problems)
+		require.Zero(t, r.GarbageBlocks)
+		m := map[string]int{}
+		for _, u := range r.Snapshots.Each {
+			m[u.Name] = u.Exclusive
+		}
+		return m
+	}
+	for _, name := range []string{"one", "three", "two"} {
+		only := held()[name]
+		require.Positive(t, only, name)
+		before := countKeys(t, s, DefaultName+"/")["b"]
+		require.NoError(t, f.DeleteSnapshot(ctx, name))
+		after := countKeys(t, s, DefaultName+"/")["b"]
+		assert.Equal(t, only, before-after, "blocks freed by deleting %s", name)
+		r, err := f.Fsck(ctx, FsckOptions{Grace: time.Nanosecond})
+		require.NoError(t, err)
+		assert.Empty(t, r.Problems)
+		assert.Zero(t, r.GarbageBlocks, "after deleting %s", name)
+		assert.Zero(t, r.Snapshots.GarbageRecords, "after deleting %s", name)
+		if name != "two" {
+			v, err := f.OpenSnapshot(ctx, "two")
+			require.NoError(t, err)
+			assert.Equal(t, mid, treeSums(t, v), "two after deleting %s", name)
+		}
+		assert.Equal(t, live, treeSums(t, f))
+	}
+	r, err := f.Fsck(ctx, FsckOptions{Grace: time.Nanosecond})
+	require.NoError(t, err)
+	keys := countKeys(t, s, DefaultName+"/")
+	assert.Zero(t, keys["v"], "preserved records left")
+	assert.Equal(t, r.Blocks, keys["b"], "blocks: only live ones")
+	assert.Equal(t, r.Dirs+r.Files+r.Symlinks, keys["i"], "inodes: only live ones")
 }

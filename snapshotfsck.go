@@ -157,7 +157,7 @@ func (c *core) collectPreserved(ctx context.Context, o FsckOptions, r *FsckRepor
 		return fmt.Errorf("listing preserved records: %w", err)
 	}
 	for ino, keys := range byIno {
-		keep, err := c.neededChain(ctx, ino, t)
+		keep, _, err := c.chainKeys(ctx, ino, t)
 		if err != nil {
 			r.problem("snapshot", ino, "preserved records: %v", err)
 			continue
@@ -178,25 +178,27 @@ func (c *core) collectPreserved(ctx context.Context, o FsckOptions, r *FsckRepor
 	return nil
 }
 
-// neededChain returns the preserved keys of inode ino that must stay.
-func (c *core) neededChain(ctx context.Context, ino uint64, t *snapTable) (map[string]bool, error) {
+// chainKeys returns the keys of inode ino's chain (its head first: the
+// live record, or the gone record of a deleted inode) and those of them
+// that must stay for the live snapshots of t.
+func (c *core) chainKeys(ctx context.Context, ino uint64, t *snapTable) (keep map[string]bool, chain []string, err error) {
 	type link struct {
 		key   string
 		stamp uint64
 	}
-	var chain []link
+	var links []link
 	key := c.inodeKey(ino)
 	b, _, err := c.inodes.Get(ctx, key)
 	if errors.Is(err, backend.ErrNotFound) {
 		key = c.goneKey(ino)
 		b, _, err = c.inodes.Get(ctx, key)
 	}
-	for err == nil && len(chain) <= maxSnapshots+1 {
+	for err == nil && len(links) <= maxSnapshots+1 {
 		n, derr := decodeInode(key, b)
 		if derr != nil {
-			return nil, derr
+			return nil, nil, derr
 		}
-		chain = append(chain, link{key, n.stamp})
+		links = append(links, link{key, n.stamp})
 		if n.prev == 0 || n.prev-1 >= n.stamp {
 			break
 		}
@@ -204,24 +206,28 @@ func (c *core) neededChain(ctx context.Context, ino uint64, t *snapTable) (map[s
 		b, _, err = c.inodes.Get(ctx, key)
 	}
 	if err != nil && !errors.Is(err, backend.ErrNotFound) {
-		return nil, err
+		return nil, nil, err
+	}
+	chain = make([]string, len(links))
+	for k, l := range links {
+		chain[k] = l.key
 	}
 	// Record k (k >= 1) serves the snapshots in [its stamp, the stamp of
 	// the record that replaced it).
 	oldest := -1
-	for k := 1; k < len(chain); k++ {
+	for k := 1; k < len(links); k++ {
 		for _, s := range t.snaps {
-			if s.id >= chain[k].stamp && s.id < chain[k-1].stamp {
+			if s.id >= links[k].stamp && s.id < links[k-1].stamp {
 				oldest = k
 			}
 		}
 	}
-	keep := map[string]bool{}
+	keep = map[string]bool{}
 	for k := 1; k <= oldest; k++ {
-		keep[chain[k].key] = true
+		keep[links[k].key] = true
 	}
-	if oldest > 0 && len(chain) > 0 {
-		keep[chain[0].key] = true // the gone record heading a needed chain
+	if oldest > 0 {
+		keep[links[0].key] = true // the gone record heading a needed chain
 	}
-	return keep, nil
+	return keep, chain, nil
 }

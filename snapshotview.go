@@ -91,9 +91,9 @@ func (c *core) snapFetch(ctx context.Context, ino uint64) (*inode, error) {
 		if err != nil {
 			return nil, fmt.Errorf("get inode %s: %w", key, err)
 		}
-		n, err := decodeInode(key, b)
-		if err != nil {
-			return nil, err
+		n, derr := decodeInode(key, b)
+		if derr != nil {
+			return nil, derr
 		}
 		if n.ino != ino {
 			return nil, corruptf("%s: holds inode %d", key, n.ino)

@@ -1,0 +1,137 @@
+package voldfs
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"time"
+
+	"github.com/voldfs/voldfs/backend"
+)
+
+// Reclaiming a deleted snapshot's space, without listing keys: the
+// snapshot's namespace is walked once (O(its inodes) reads, most from
+// caches shared with the live tree); for every inode whose record at the
+// snapshot differs from its record at the next holder (the next live
+// snapshot, or the live tree), the blocks of the snapshot's record that
+// were born after the previous live snapshot (so no older snapshot holds
+// them: the ZFS birth rule) and that the next holder's record does not
+// reference are deleted, and so are the preserved records no live
+// snapshot needs any more. Refs are never shared between inodes, so this is
+// exactly what only the snapshot held among reachable inodes; what it held
+// of inodes no longer reachable from it is left to Fsck's GC.
+
+// reclaim frees what only the deleted snapshot s held; t is the table
+// without it.
+func (c *core) reclaim(ctx context.Context, s snapInfo, t snapTable) error {
+	var prev uint64
+	hasPrev := false
+	next := c // the live tree, unless a later snapshot holds on
+	for _, o := range t.snaps {
+		if o.id < s.id {
+			prev, hasPrev = o.id, true
+		}
+		if o.id > s.id && next == c {
+			next = c.viewCore(o.id)
+		}
+	}
+	vs := c.viewCore(s.id)
+	var dead []blockRef
+	var inos []uint64
+	seen := map[uint64]bool{RootIno: true}
+	queue := []uint64{RootIno}
+	for len(queue) > 0 {
+		ino := queue[0]
+		queue = queue[1:]
+		ci, err := vs.getInode(ctx, ino, -1)
+		if errors.Is(err, syscall.ENOENT) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		rs := ci.n
+		inos = append(inos, ino)
+		if rs.isDir() {
+			ents, _, err := dirList(ctx, dirNodes{vs}, rs.inline, 0, 0)
+			if err != nil {
+				return err
+			}
+			for _, e := range ents {
+				if !seen[e.ino] {
+					seen[e.ino] = true
+					queue = append(queue, e.ino)
+				}
+			}
+		}
+		age := time.Duration(-1)
+		if next == c {
+			age = 0 // the live record, fresh
+		}
+		var rn *inode
+		if cn, err := next.getInode(ctx, ino, age); err == nil {
+			rn = cn.n
+		} else if !errors.Is(err, syscall.ENOENT) {
+			return err
+		}
+		if rn != nil && rn.dead() && next != c {
+			// Unlinked in the next snapshot: nothing there reaches it. (A
+			// live unlinked inode may still be open: its destroy frees it.)
+			rn = nil
+		}
+		if rn != nil && rn.stamp == rs.stamp && rn.prev == rs.prev {
+			continue // the same record: nothing of it is the snapshot's alone
+		}
+		mine, err := recordRefs(ctx, vs, rs)
+		if err != nil {
+			return err
+		}
+		var theirs map[blockRef]bool
+		if rn != nil {
+			if theirs, err = recordRefs(ctx, next, rn); err != nil {
+				return err
+			}
+		}
+		for ref := range mine {
+			if (!hasPrev || ref.birth() > prev) && !theirs[ref] {
+				dead = append(dead, ref)
+			}
+		}
+	}
+	for _, ref := range dead {
+		c.cache.remove(ref)
+		c.dirCache.remove(ref)
+	}
+	c.parallel(ctx, len(dead), func(ctx context.Context, i int) error {
+		_ = c.blocks.Delete(ctx, c.blockKey(dead[i]), backend.AnyVersion)
+		return nil
+	})
+	for _, ino := range inos {
+		keep, chain, err := c.chainKeys(ctx, ino, &t)
+		if err != nil {
+			return err
+		}
+		for _, k := range chain {
+			if !keep[k] && k != c.inodeKey(ino) {
+				_ = c.inodes.Delete(ctx, k, backend.AnyVersion)
+			}
+		}
+	}
+	return nil
+}
+
+// recordRefs returns the blocks inode record n references, read through
+// core v.
+func recordRefs(ctx context.Context, v *core, n *inode) (map[blockRef]bool, error) {
+	refs := map[blockRef]bool{}
+	var err error
+	if n.isDir() {
+		if !n.xattrRef.isZero() {
+			refs[n.xattrRef] = true
+		}
+		err = dirRefs(ctx, dirNodes{v}, n.inline, func(r blockRef) error { refs[r] = true; return nil })
+	} else {
+		err = v.treeRefs(ctx, n, func(r blockRef, _ byte) error { refs[r] = true; return nil })
+	}
+	return refs, err
+}
