@@ -177,14 +177,19 @@
 // stores that list keys, deletes the tail of each inode's chain of
 // preserved records that no live snapshot needs.
 //
-// Not built yet: deadlists. Deleting a snapshot removes it from the table
-// but frees nothing by itself; Fsck with GC (stores that list keys)
-// reclaims what only it held. The intended design: a commit that keeps a
-// held block records it in the newest holding snapshot's deadlist, sharded
-// by inode so that appends do not contend, and deleting snapshot s frees
-// each entry of its deadlist born after the previous live snapshot and
-// hands the rest down (ZFS). Subtree snapshots are not built either (the
-// epoch is per filesystem), nor is deleting a clone.
+// Deleting a snapshot (snapshotdelete.go) removes it from the table, then
+// frees what only it held, on any store, without listing: it walks the
+// snapshot's namespace once and, for each inode whose record there differs
+// from the next holder's (the next live snapshot, or the live tree),
+// deletes the blocks born after the previous live snapshot (so no older
+// snapshot holds them) that the next record does not reference, and the
+// preserved records no live snapshot needs. That costs reads in proportion
+// to the snapshot's inodes (mostly cached), not a scan of the store. A
+// crash in the middle leaves the rest to Fsck's GC. ZFS-style deadlists
+// (a commit that keeps a held block records it in the newest holder's
+// deadlist, sharded by inode) would make deletion proportional to what
+// changed instead; they are not built. Subtree snapshots are not built
+// (the epoch is per filesystem), nor is deleting a clone.
 //
 // # Caveats
 //
@@ -219,10 +224,10 @@
 //     blocks: reopen every client after the first snapshot. After that,
 //     every write there is a multi-key commit that locks the table key, so
 //     writers serialise on it.
-//   - Deleting a snapshot frees nothing until Fsck with GC runs (stores
-//     that list keys); on memcached its space stays allocated. At most
-//     1000 live snapshots; the table is one value read by every client
-//     after each change.
+//   - Deleting a snapshot reads every inode it holds (to free what only it
+//     held); a crash in the middle leaves the rest to Fsck with GC (stores
+//     that list keys). At most 1000 live snapshots; the table is one value
+//     read by every client after each change.
 //   - A clone draws new inode numbers at random like any filesystem; one
 //     that equals a number of the origin's snapshot (about n/2⁶³ per
 //     create) would shadow that inode in the clone.
