@@ -233,6 +233,9 @@
 //     create) would shadow that inode in the clone.
 //   - Snapshots hold what was committed: data still in open files'
 //     write-back buffers is not in them.
+//   - Inode records written after a filesystem's first snapshot, and clones'
+//     superblocks, carry fields earlier versions refuse (ErrCorrupt):
+//     upgrade every client before taking the first snapshot.
 //   - Directory trie blocks are stored as one record. Earlier versions
 //     framed them twice; this version still reads such blocks, but those
 //     versions cannot read the blocks it writes: upgrade every client of a
