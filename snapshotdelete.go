@@ -22,8 +22,34 @@ import (
 // of inodes no longer reachable from it is left to Fsck's GC.
 
 // reclaim frees what only the deleted snapshot s held; t is the table
-// without it.
+// without it. A snapshot taken during the walk may hold a block the walk
+// judged free (the live tree still had it when the snapshot was taken, not
+// when the walk looked), so the walk is done again with the new table
+// until the epoch holds still across one.
 func (c *core) reclaim(ctx context.Context, s snapInfo, t snapTable) error {
+	for attempt := 0; ; attempt++ {
+		dead, inos, err := c.reclaimWalk(ctx, s, t)
+		if err != nil {
+			return err
+		}
+		t2, _, err := c.readSnaps(ctx)
+		if err != nil {
+			return err
+		}
+		if t2.epoch != t.epoch {
+			if attempt >= 3 {
+				return nil // snapshots keep coming: leave it to Fsck's GC
+			}
+			t = t2
+			continue
+		}
+		c.reclaimDelete(ctx, dead, inos, &t2)
+		return nil
+	}
+}
+
+// reclaimWalk returns the blocks only s held and the inodes it reached.
+func (c *core) reclaimWalk(ctx context.Context, s snapInfo, t snapTable) ([]blockRef, []uint64, error) {
 	var prev uint64
 	hasPrev := false
 	next := c // the live tree, unless a later snapshot holds on
@@ -48,14 +74,14 @@ func (c *core) reclaim(ctx context.Context, s snapInfo, t snapTable) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		rs := ci.n
 		inos = append(inos, ino)
 		if rs.isDir() {
 			ents, _, err := dirList(ctx, dirNodes{vs}, rs.inline, 0, 0)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			for _, e := range ents {
 				if !seen[e.ino] {
@@ -72,7 +98,7 @@ func (c *core) reclaim(ctx context.Context, s snapInfo, t snapTable) error {
 		if cn, err := next.getInode(ctx, ino, age); err == nil {
 			rn = cn.n
 		} else if !errors.Is(err, syscall.ENOENT) {
-			return err
+			return nil, nil, err
 		}
 		if rn != nil && rn.dead() && next != c {
 			// Unlinked in the next snapshot: nothing there reaches it. (A
@@ -84,12 +110,12 @@ func (c *core) reclaim(ctx context.Context, s snapInfo, t snapTable) error {
 		}
 		mine, err := recordRefs(ctx, vs, rs)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		var theirs map[blockRef]bool
 		if rn != nil {
 			if theirs, err = recordRefs(ctx, next, rn); err != nil {
-				return err
+				return nil, nil, err
 			}
 		}
 		for ref := range mine {
@@ -98,6 +124,12 @@ func (c *core) reclaim(ctx context.Context, s snapInfo, t snapTable) error {
 			}
 		}
 	}
+	return dead, inos, nil
+}
+
+// reclaimDelete deletes the blocks and the preserved records of inodes
+// inos that no live snapshot of t needs.
+func (c *core) reclaimDelete(ctx context.Context, dead []blockRef, inos []uint64, t *snapTable) {
 	for _, ref := range dead {
 		c.cache.remove(ref)
 		c.dirCache.remove(ref)
@@ -107,9 +139,9 @@ func (c *core) reclaim(ctx context.Context, s snapInfo, t snapTable) error {
 		return nil
 	})
 	for _, ino := range inos {
-		keep, chain, err := c.chainKeys(ctx, ino, &t)
+		keep, chain, err := c.chainKeys(ctx, ino, t)
 		if err != nil {
-			return err
+			continue // left to Fsck's GC
 		}
 		for _, k := range chain {
 			if !keep[k] && k != c.inodeKey(ino) {
@@ -117,7 +149,6 @@ func (c *core) reclaim(ctx context.Context, s snapInfo, t snapTable) error {
 			}
 		}
 	}
-	return nil
 }
 
 // recordRefs returns the blocks inode record n references, read through
