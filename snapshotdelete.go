@@ -48,7 +48,8 @@ func (c *core) reclaim(ctx context.Context, s snapInfo, t snapTable) error {
 	}
 }
 
-// reclaimWalk returns the blocks only s held and the inodes it reached.
+// reclaimWalk returns the blocks only s held and the inodes whose records
+// there differ from the next holder's.
 func (c *core) reclaimWalk(ctx context.Context, s snapInfo, t snapTable) ([]blockRef, []uint64, error) {
 	var prev uint64
 	hasPrev := false
@@ -77,7 +78,6 @@ func (c *core) reclaimWalk(ctx context.Context, s snapInfo, t snapTable) ([]bloc
 			return nil, nil, err
 		}
 		rs := ci.n
-		inos = append(inos, ino)
 		if rs.isDir() {
 			ents, _, err := dirList(ctx, dirNodes{vs}, rs.inline, 0, 0)
 			if err != nil {
@@ -106,8 +106,11 @@ func (c *core) reclaimWalk(ctx context.Context, s snapInfo, t snapTable) ([]bloc
 			rn = nil
 		}
 		if rn != nil && rn.stamp == rs.stamp && rn.prev == rs.prev {
-			continue // the same record: nothing of it is the snapshot's alone
+			// The same record: nothing of it is the snapshot's alone, and
+			// the older preserved records never served the snapshot.
+			continue
 		}
+		inos = append(inos, ino)
 		mine, err := recordRefs(ctx, vs, rs)
 		if err != nil {
 			return nil, nil, err
