@@ -180,8 +180,10 @@ func (o *openInode) writeBehind(ctx context.Context, d *dirtyBlock) {
 		frame = nil // data no longer fills the frame's payload room
 	}
 	d.inflight = done
+	c.stats.uploads.Add(1)
 	go func() {
 		defer close(done)
+		defer c.stats.uploads.Add(-1)
 		c.upSem <- struct{}{}
 		defer func() { <-c.upSem }()
 		if frame != nil {

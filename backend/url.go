@@ -83,6 +83,7 @@ type URLError struct {
 	Err error
 }
 
+// Error returns `store "URL": ` and the underlying error's message.
 func (e *URLError) Error() string { return fmt.Sprintf("store %q: %v", e.URL, e.Err) }
 
 // Unwrap returns the underlying error.

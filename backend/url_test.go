@@ -3,6 +3,7 @@ package backend_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -220,4 +221,25 @@ func TestURLHosts(t *testing.T) {
 			assert.Equal(t, c.want, got, c.host)
 		}
 	}
+}
+
+// A program opens a store by URL; the store packages it imports (here
+// backend/memory, backend/bolt and backend/memcache) registered their
+// schemes. A bad URL is one line saying what was expected.
+func ExampleOpenURL() {
+	ctx := context.Background()
+	s, err := backend.OpenURL(ctx, "mem:")
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	fmt.Printf("%T\n", s)
+
+	_, err = backend.OpenURL(ctx, "bolt://voldfs.db")
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, backend.ErrBadURL))
+	// Output:
+	// *memory.Store
+	// store "bolt://voldfs.db": bolt://voldfs.db names a host, and a bolt file has none: write bolt:voldfs.db for a relative path, or bolt:///voldfs.db for an absolute one
+	// true
 }

@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -26,8 +27,9 @@ import (
 // stores. Options are query parameters: max-request-bytes=N and
 // max-txn-ops=N tell the store the cluster's limits (WithMaxRequestBytes,
 // WithMaxTxnOps), and dial-timeout=D (default 5s) bounds the wait for the
-// first endpoint to answer: opening checks that one does, so a wrong address
-// is an error at once, not at the first request.
+// cluster to answer: opening reads a key under the prefix, so a wrong address, a
+// cluster without quorum or credentials that cannot read there are an error
+// at once, not at the first request.
 const Scheme = "etcd"
 
 func init() { backend.Register(Scheme, openURL) }
@@ -92,8 +94,10 @@ func openURL(ctx context.Context, u *url.URL) (backend.Store, error) {
 	return s, nil
 }
 
-// ping waits up to timeout for one of the endpoints to answer. It asks
-// them all at once: a dead first endpoint must not use up the time.
+// ping waits up to timeout for the cluster to serve a read of the store's
+// prefix, which also proves the credentials. It first connects to every
+// endpoint at once, so that when none can be reached the error says why
+// (gRPC reports a refused connection only as the deadline it waited out).
 func (s *Store) ping(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -101,23 +105,32 @@ func (s *Store) ping(ctx context.Context, timeout time.Duration) error {
 	errc := make(chan error, len(eps))
 	for _, ep := range eps {
 		go func() {
-			_, err := s.cli.Status(ctx, ep)
+			host := strings.TrimPrefix(ep, "http://")
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "tcp", host)
 			if err != nil {
-				err = fmt.Errorf("%s: %w", strings.TrimPrefix(ep, "http://"), err)
+				errc <- fmt.Errorf("%s: %w", host, err)
+				return
 			}
-			errc <- err
+			c.Close()
+			errc <- nil
 		}()
 	}
 	var errs oneLineErrors
 	for range eps {
-		err := <-errc
-		if err == nil {
-			return nil
+		if err := <-errc; err != nil {
+			errs = append(errs, err)
 		}
-		errs = append(errs, err)
 	}
-	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
-	return fmt.Errorf("etcd: no endpoint answers within %v: %w", timeout, errs)
+	if len(errs) == len(eps) {
+		slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+		return fmt.Errorf("etcd: no endpoint answers within %v: %w", timeout, errs)
+	}
+	// Any key under the prefix will do; this one is read, never written.
+	if _, err := s.cli.Get(ctx, s.prefix+"open-check", clientv3.WithCountOnly()); err != nil {
+		return fmt.Errorf("etcd: read under prefix %q: %w", s.prefix, err)
+	}
+	return nil
 }
 
 // oneLineErrors is errors.Join's error on one line.

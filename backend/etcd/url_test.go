@@ -81,8 +81,8 @@ func TestOpenURLUnreachable(t *testing.T) {
 	assert.Less(t, time.Since(start), 5*time.Second)
 	assert.NotErrorIs(t, err, backend.ErrBadURL)
 	msg := err.Error()
-	assert.True(t, strings.HasPrefix(msg, `store "etcd://127.0.0.1:1,127.0.0.1:2?dial-timeout=300ms": etcd: no endpoint answers within 300ms: 127.0.0.1:1: `), msg)
-	assert.Contains(t, msg, "; 127.0.0.1:2: ")
+	assert.Equal(t, `store "etcd://127.0.0.1:1,127.0.0.1:2?dial-timeout=300ms": etcd: no endpoint answers within 300ms: `+
+		`127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused; 127.0.0.1:2: dial tcp 127.0.0.1:2: connect: connection refused`, msg)
 	assert.NotContains(t, msg, "\n")
 }
 
@@ -103,5 +103,39 @@ func TestOpenURLErrors(t *testing.T) {
 			assert.Equal(t, `store "`+c.url+`": `+c.msg, err.Error())
 			assert.ErrorIs(t, err, backend.ErrBadURL, c.url)
 		}
+	}
+}
+
+// TestOpenURLPassword: the URL's user and password reach a cluster with
+// authentication on, and a wrong one is refused at open, redacted.
+func TestOpenURLPassword(t *testing.T) {
+	ctx := context.Background()
+	c := startCluster(t, 1)
+	ep := strings.TrimPrefix(c.endpoints()[0], "http://")
+	admin, err := clientv3.New(c.config())
+	require.NoError(t, err)
+	_, err = admin.UserAdd(ctx, "root", "s3cret")
+	require.NoError(t, err)
+	_, err = admin.UserGrantRole(ctx, "root", "root")
+	require.NoError(t, err)
+	_, err = admin.AuthEnable(ctx)
+	require.NoError(t, err)
+	admin.Close()
+
+	s, err := backend.OpenURL(ctx, "etcd://root:s3cret@"+ep+"/auth")
+	require.NoError(t, err)
+	_, err = s.CAS(ctx, "k", backend.NoVersion, []byte("v"))
+	assert.NoError(t, err)
+	s.Close()
+	for _, u := range []string{"etcd://root:wrong@" + ep + "?dial-timeout=2s", "etcd://" + ep + "?dial-timeout=2s"} {
+		s, err := backend.OpenURL(ctx, u)
+		if !assert.Error(t, err, u) {
+			s.Close()
+			continue
+		}
+		assert.NotErrorIs(t, err, backend.ErrBadURL)
+		assert.NotContains(t, err.Error(), "wrong")
+		assert.Contains(t, err.Error(), `store "`+backend.RedactURL(u)+`": etcd: `)
+		t.Log(err)
 	}
 }

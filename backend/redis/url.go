@@ -2,7 +2,9 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -103,7 +105,29 @@ func openURL(ctx context.Context, u *url.URL) (backend.Store, error) {
 	defer cancel()
 	if err := s.client.Ping(pctx).Err(); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("redis: no answer from %s: %w", strings.Join(hosts, ","), err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = dialErrors(hosts, err)
+		}
+		return nil, fmt.Errorf("redis: connect to %s: %w", strings.Join(hosts, ","), err)
 	}
 	return s, nil
+}
+
+// dialErrors explains a client's timeout, which is all it reports
+// when no node can be reached: the nodes that refuse a plain connection,
+// and why. If every node accepts one, it returns err.
+func dialErrors(hosts []string, err error) error {
+	var msgs []string
+	for _, h := range hosts {
+		c, derr := net.DialTimeout("tcp", h, time.Second)
+		if derr != nil {
+			msgs = append(msgs, derr.Error())
+			continue
+		}
+		c.Close()
+	}
+	if len(msgs) == 0 {
+		return err
+	}
+	return fmt.Errorf("%s: %w", strings.Join(msgs, "; "), err)
 }

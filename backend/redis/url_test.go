@@ -111,8 +111,13 @@ func TestOpenURLUnreachable(t *testing.T) {
 	assert.Less(t, time.Since(start), 5*time.Second)
 	assert.NotErrorIs(t, err, backend.ErrBadURL)
 	msg := err.Error()
-	assert.True(t, strings.HasPrefix(msg, `store "redis://127.0.0.1:1?dial-timeout=300ms": redis: no answer from 127.0.0.1:1: `), msg)
-	assert.NotContains(t, msg, "\n")
+	assert.Equal(t, `store "redis://127.0.0.1:1?dial-timeout=300ms": redis: connect to 127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused: context deadline exceeded`, msg)
+
+	// A client that times out says only that; the opener says why.
+	_, err = backend.OpenURL(context.Background(), "redis+cluster://127.0.0.1:1,127.0.0.1:2?dial-timeout=300ms")
+	require.Error(t, err)
+	assert.Equal(t, `store "redis+cluster://127.0.0.1:1,127.0.0.1:2?dial-timeout=300ms": redis: connect to 127.0.0.1:1,127.0.0.1:2: `+
+		`dial tcp 127.0.0.1:1: connect: connection refused; dial tcp 127.0.0.1:2: connect: connection refused: context deadline exceeded`, err.Error())
 }
 
 // TestOpenURLErrors: bad Redis URLs are one line saying what was expected.
@@ -134,6 +139,32 @@ func TestOpenURLErrors(t *testing.T) {
 			assert.Equal(t, `store "`+backend.RedactURL(c.url)+`": `+c.msg, err.Error())
 			assert.ErrorIs(t, err, backend.ErrBadURL, c.url)
 			assert.NotContains(t, err.Error(), "pw")
+		}
+	}
+}
+
+// TestOpenURLPassword: the URL's user and password reach the server, and a
+// wrong one is refused, with the password redacted from the message.
+func TestOpenURLPassword(t *testing.T) {
+	ctx := context.Background()
+	addr := startStandalone(t)
+	admin := goredis.NewClient(&goredis.Options{Addr: addr})
+	require.NoError(t, admin.Do(ctx, "ACL", "SETUSER", "alice", "on", ">wonderland", "~*", "+@all").Err())
+	require.NoError(t, admin.ConfigSet(ctx, "requirepass", "s3cret").Err())
+	admin.Close()
+	for _, u := range []string{"redis://:s3cret@" + addr, "redis://alice:wonderland@" + addr} {
+		s, err := backend.OpenURL(ctx, u)
+		require.NoError(t, err, u)
+		_, err = s.CAS(ctx, "k-"+u[8:13], backend.NoVersion, []byte("v"))
+		assert.NoError(t, err, u)
+		s.Close()
+	}
+	for _, u := range []string{"redis://" + addr, "redis://:wrong@" + addr, "redis://alice:s3cret@" + addr} {
+		_, err := backend.OpenURL(ctx, u)
+		if assert.Error(t, err, u) {
+			assert.True(t, strings.HasPrefix(err.Error(), `store "`+backend.RedactURL(u)+`": redis: connect to `+addr+`: `), err.Error())
+			assert.NotContains(t, err.Error(), "wrong")
+			assert.NotContains(t, err.Error(), "s3cret")
 		}
 	}
 }

@@ -65,7 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	var c config
 	fl := flag.NewFlagSet("voldfs-mount", flag.ContinueOnError)
 	fl.SetOutput(io.Discard) // errors are reported below, -h's usage to stderr
-	fl.StringVar(&c.store, "store", "bolt:voldfs.db", "store `URL`: "+storeForms)
+	fl.StringVar(&c.store, "store", "bolt:voldfs.db", storeHelp())
 	fl.StringVar(&c.blocks, "blocks", "", "optional separate store `URL` for data blocks (inodes stay in -store); fixed at format time")
 	fl.StringVar(&c.name, "name", voldfs.DefaultName, "filesystem `name` in the store")
 	fl.BoolVar(&c.readOnly, "ro", false, "mount read-only")
@@ -99,6 +99,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 	})
 	switch {
+	case c.blocks != "" && c.blocks == c.store:
+		return usage("-blocks names the -store itself (%s): give another store, or no -blocks", backend.RedactURL(c.store))
 	case c.fsck && fl.NArg() > 0:
 		return usage("-fsck checks without mounting: it takes no MOUNTPOINT (got %q)", strings.Join(fl.Args(), " "))
 	case c.fsck:
@@ -114,9 +116,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return &c, nil
 }
 
-// storeForms lists the store URL forms for the usage message.
-const storeForms = "bolt:PATH[?sync=interval|always|none], mem:, memcache://HOST:PORT[,...], " +
-	"etcd://HOST:PORT[,...][/PREFIX], redis://HOST:PORT[/DB][?prefix=P], redis+cluster://HOST:PORT[,...]"
+// storeHelp is the -store flag's help: the schemes of the store packages
+// stores.go imports, and examples of the usual forms.
+func storeHelp() string {
+	return "store `URL`, SCHEME:... with a SCHEME of " + strings.Join(backend.Schemes(), ", ") +
+		" (bolt:PATH[?sync=interval|always|none], mem:, memcache://HOST:PORT[,...], etcd://HOST:PORT[,...][/PREFIX], ...: see the README's store table)"
+}
 
 func run(args []string, stderr io.Writer) int {
 	c, err := parseFlags(args, stderr)
@@ -126,6 +131,7 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		return exitUsage
 	}
+	quietClients(c.debug)
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "voldfs-mount: %v\n", oneLine(err))
 		if errors.Is(err, backend.ErrBadURL) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/voldfs/voldfs/backend"
 )
 
@@ -19,3 +21,17 @@ func openStore(url string) (backend.Store, error) {
 	defer cancel()
 	return backend.OpenURL(ctx, url)
 }
+
+// quietClients keeps the store clients' own logging off stderr unless
+// debug: go-redis logs every failed dial, and the mount reports a store's
+// errors itself, one line each.
+func quietClients(debug bool) {
+	if !debug {
+		goredis.SetLogger(discardLogger{})
+	}
+}
+
+// discardLogger is a go-redis logger that logs nothing.
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
