@@ -829,3 +829,27 @@ func TestSnapshotCloneCrashSweep(t *testing.T) {
 	}
 	t.Logf("swept %d store operations twice", total)
 }
+
+// TestSnapshotReadCost: after warm-up, reading a snapshot costs no more
+// store round trips than reading the live tree (none: its records never
+// change, so nothing is revalidated).
+func TestSnapshotReadCost(t *testing.T) {
+	ctx := context.Background()
+	s := faulty.Wrap(internalMemory(t), nil)
+	f, err := Format(ctx, s, &Options{BlockSize: 4096})
+	require.NoError(t, err)
+	defer f.Close()
+	snapTree(t, f)
+	require.NoError(t, f.Snapshot(ctx, "s"))
+	mutate(t, f, 1)
+	v, err := f.OpenSnapshot(ctx, "s")
+	require.NoError(t, err)
+	cost := func(x *FS) int64 {
+		treeSums(t, x) // warm-up
+		return countOps(s, func() { treeSums(t, x) })
+	}
+	live, snap := cost(f), cost(v)
+	t.Logf("warm reads of the whole tree: live %d store operations, snapshot %d", live, snap)
+	assert.LessOrEqual(t, snap, live)
+	assert.Zero(t, snap)
+}
