@@ -703,6 +703,32 @@ func TestSnapshotClone(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, cloned, treeSums(t, c1))
 
+			// Deleting a clone's own snapshot frees only the clone's blocks.
+			require.NoError(t, g.Snapshot(ctx, "c2"))
+			mutate(t, g, 8)
+			require.NoError(t, g.Remove("a/b/c/deep")) // blocks born in the origin
+			writeFile(t, g, "d0", pattern(5000, 1))
+			require.NoError(t, g.DeleteSnapshot(ctx, "c2"))
+			assert.Equal(t, before, treeSums(t, base), "the origin's snapshot after the clone deleted one of its own")
+			assert.Equal(t, live, treeSums(t, f), "the origin after the clone deleted a snapshot")
+			assert.Equal(t, cloned, treeSums(t, c1))
+
+			// A clone's first snapshot deleted after it removed an origin
+			// file frees none of the origin's blocks.
+			require.NoError(t, f.Clone(ctx, "base", "copy3"))
+			k, err := Open(ctx, s, &Options{Name: "copy3"})
+			require.NoError(t, err)
+			defer k.Close()
+			require.NoError(t, k.Snapshot(ctx, "x"))
+			require.NoError(t, k.Remove("a/b/c/deep"))
+			require.NoError(t, k.DeleteSnapshot(ctx, "x"))
+			fresh, err := Open(ctx, s, nil) // no cached blocks
+			require.NoError(t, err)
+			defer fresh.Close()
+			fb, err := fresh.OpenSnapshot(ctx, "base")
+			require.NoError(t, err)
+			assert.Equal(t, before, treeSums(t, fb), "the origin's snapshot after a clone deleted its own")
+
 			// GC on every side keeps what the others read.
 			for _, x := range []*FS{f, g, h} {
 				r, err := x.Fsck(ctx, FsckOptions{GC: true, Grace: time.Nanosecond})

@@ -53,10 +53,15 @@ func (c *core) reclaim(ctx context.Context, s snapInfo, t snapTable) error {
 func (c *core) reclaimWalk(ctx context.Context, s snapInfo, t snapTable) ([]blockRef, []uint64, error) {
 	var prev uint64
 	hasPrev := false
+	if c.snap.origin != nil {
+		// A clone: blocks born at or before its origin snapshot are the
+		// origin's, like those of an earlier snapshot.
+		prev, hasPrev = c.snap.originID, true
+	}
 	next := c // the live tree, unless a later snapshot holds on
 	for _, o := range t.snaps {
 		if o.id < s.id {
-			prev, hasPrev = o.id, true
+			prev, hasPrev = max(prev, o.id), true
 		}
 		if o.id > s.id && next == c {
 			next = c.viewCore(o.id)
