@@ -28,7 +28,7 @@ func (r blockRef) String() string { return hex.EncodeToString(r[:]) }
 
 // born returns the block's creation time.
 func (r blockRef) born() time.Time {
-	return time.Unix(0, int64(binary.BigEndian.Uint64(r[:8])))
+	return time.Unix(0, r.bornNanos()) // without a birth id (snapshot.go)
 }
 
 func newBlockRef() blockRef {
@@ -52,7 +52,12 @@ type nodeStore interface {
 	maxNode() int
 }
 
-func (c *core) blockKey(ref blockRef) string { return c.prefix + "b/" + ref.String() }
+func (c *core) blockKey(ref blockRef) string {
+	if o := c.snap.origin; o != nil && ref.birth() <= c.snap.originID {
+		return o.blockKey(ref) // a clone's block shared with its origin (snapshotclone.go)
+	}
+	return c.prefix + "b/" + ref.String()
+}
 
 // putBlock writes payload as a new block of the given record kind.
 func (c *core) putBlock(ctx context.Context, kind byte, payload []byte) (blockRef, error) {
@@ -71,7 +76,10 @@ func (c *core) putFramed(ctx context.Context, frame []byte) (blockRef, error) {
 }
 
 func (c *core) putRecord(ctx context.Context, kind byte, payload, record []byte) (blockRef, error) {
-	ref := newBlockRef()
+	if c.snap.view {
+		return blockRef{}, syscall.EROFS
+	}
+	ref := c.newRef() // with the epoch as its birth id (snapshot.go)
 	if _, err := backend.Put(ctx, c.blocks, c.blockKey(ref), record); err != nil {
 		if errors.Is(err, backend.ErrNoSpace) {
 			return blockRef{}, fmt.Errorf("put block %s: %w (%w)", c.blockKey(ref), syscall.ENOSPC, err)
@@ -213,6 +221,7 @@ func (c *core) fetchBlocks(ctx context.Context, refs []blockRef) (map[blockRef][
 // Failures only leak space, which fsck's GC reclaims, so they are not
 // reported. The cache forgets the blocks at once.
 func (c *core) freeBlocks(ctx context.Context, refs []blockRef) {
+	refs = c.freeable(refs) // keep what a snapshot holds (snapshot.go)
 	if len(refs) == 0 {
 		return
 	}

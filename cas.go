@@ -29,6 +29,9 @@ var errOutcomeUnknown = errors.New("outcome unknown")
 // CAS checks the version). A missing inode is ENOENT. An error from fn ends the
 // update; errNoChange ends it successfully without a write.
 func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) error) (*inode, error) {
+	if c.snap.view {
+		return nil, syscall.EROFS
+	}
 	ci, err := c.getInode(ctx, ino, -1)
 	if err != nil {
 		return nil, err
@@ -93,13 +96,9 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 			}
 			return nil, err
 		}
-		val := encodeInode(n)
-		var ver backend.Version
-		if refs := t.refOps(); len(refs) > 0 {
-			ver, err = c.commitWithRefs(ctx, key, ci.ver, val, refs) // a shared tree
-		} else {
-			ver, err = c.inodes.CAS(ctx, key, ci.ver, val)
-		}
+		// casInode stamps n and fences the CAS against a new snapshot; a
+		// shared tree's count changes (reflinkcount.go) commit with it.
+		ver, err := c.casInode(ctx, key, ci.ver, ci.n, n, t.refOps())
 		if err == nil {
 			c.putInode(n, ver)
 			c.freeBlocks(ctx, t.freed)

@@ -103,13 +103,17 @@ func (t *mtx) stale(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
-// ops returns the attempt's commit.
-func (t *mtx) ops() []backend.Op {
+// ops returns the attempt's commit. The fence (snapshot.go) stamps the
+// records and adds its ops after the inodes' (preserved records, the
+// snapshot table's check).
+func (t *mtx) ops(f fence) []backend.Op {
 	ops := make([]backend.Op, 0, len(t.order)+len(t.news))
+	var snapOps []backend.Op
 	for _, ino := range t.order {
 		r := t.read[ino]
 		op := backend.Op{Key: t.c.inodeKey(ino), Old: r.ci.ver}
 		if r.n != nil {
+			snapOps = append(snapOps, f.stamp(t.c, r.ci.n, r.n)...)
 			op.Value = encodeInode(r.n)
 		} else {
 			op.Check = true
@@ -117,9 +121,23 @@ func (t *mtx) ops() []backend.Op {
 		ops = append(ops, op)
 	}
 	for _, n := range t.news {
+		snapOps = append(snapOps, f.stamp(t.c, nil, n)...)
 		ops = append(ops, backend.Op{Key: t.c.inodeKey(n.ino), Old: backend.NoVersion, Value: encodeInode(n)})
 	}
-	return append(ops, t.refOps()...) // after the inodes: vers is indexed by them
+	ops = append(ops, t.refOps()...) // after the inodes: vers is indexed by them
+	if f.on && len(ops) > 0 {
+		ops = append(append(ops, snapOps...), f.check(t.c))
+	}
+	return ops
+}
+
+// maxStamp is the highest snapshot stamp of the inodes the attempt read.
+func (t *mtx) maxStamp() uint64 {
+	var m uint64
+	for _, r := range t.read {
+		m = max(m, r.ci.n.stamp)
+	}
+	return m
 }
 
 // updateMany runs fn until one commit publishes what it changed. fn must
@@ -171,7 +189,16 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 			}
 			return err
 		}
-		ops := t.ops()
+		if c.snap.view {
+			c.freeBlocks(ctx, t.written)
+			return syscall.EROFS
+		}
+		f, err := c.fence(ctx, t.maxStamp())
+		if err != nil {
+			c.freeBlocks(ctx, t.written)
+			return err
+		}
+		ops := t.ops(f)
 		if len(ops) == 0 {
 			return nil
 		}
@@ -213,6 +240,7 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 		}
 		c.stats.conflicts.Add(1)
 		c.freeBlocks(ctx, t.written)
+		c.noteConflict(err)
 		var ce *backend.ConflictError
 		if errors.As(err, &ce) {
 			for _, n := range t.news {

@@ -118,6 +118,87 @@
 // fetches them in parallel (Options.Parallelism) and sequential reads trigger
 // readahead; a commit uploads its blocks in parallel.
 //
+// # Snapshots
+//
+// FS.Snapshot takes a named, read-only snapshot of the whole filesystem in
+// two store round trips whatever its size; FS.OpenSnapshot returns it as a
+// read-only *FS (every read call works, every write fails with EROFS);
+// FS.Snapshots lists them and FS.DeleteSnapshot drops one. The design is
+// bcachefs/CephFS-style snapshot ids with ZFS-style birth ids for blocks:
+//
+//   - The snapshot table ("snaps", absent until the first snapshot) holds
+//     the filesystem's epoch E and the live snapshots. Taking a snapshot is
+//     one CAS of the table: the snapshot gets id E and the epoch becomes
+//     E+1. Snapshot s holds exactly the inode records written under an
+//     epoch <= s.
+//   - Every inode record carries the epoch it was written under (its stamp,
+//     an optional trailer field; records of a filesystem that never had a
+//     snapshot have none and are byte-identical to earlier versions) and a
+//     pointer to its predecessor's preserved copy.
+//   - The first change to an inode after a snapshot that needs its record
+//     (a live snapshot s with stamp <= s < E) preserves the old record under
+//     "v/<ino hex>/<stamp hex>" in the same commit as the change (one extra
+//     put in the same round trip), and the new record points to it. Later
+//     changes in the same epoch preserve nothing. An inode deleted while a
+//     snapshot needs its chain leaves its last record under "v/<ino hex>/-"
+//     (one extra put) so the chain stays reachable.
+//   - A snapshot reader resolves inode ino by reading the live record and
+//     following the pointers until a record stamped <= s (or none: the
+//     inode did not exist then). Snapshot records never change, so a
+//     snapshot view caches them with no revalidation: after warm-up it reads
+//     no more than the live tree (less: it never revalidates).
+//   - The fence: every commit carries a Check op on the table's version
+//     (backend.Commit), so a writer that has not seen a new snapshot fails
+//     its commit, reads the table and rebases: no commit lands in an epoch a
+//     snapshot already froze, and every snapshot is a consistent cut (the
+//     commits linearized before the table's CAS). On stores with a native
+//     Committer the single-inode CAS becomes a one-round-trip Commit of the
+//     inode and the check, always (also before the first snapshot, whose
+//     table is checked absent): no extra round trip and no client left
+//     unfenced. On stores wrapped by backend/txn a check is a lock in a
+//     Percolator commit, so a filesystem that never had a snapshot keeps
+//     plain CASes, and a client learns of the table when it opens, when a
+//     record it reads carries a newer stamp, or when its commit conflicts;
+//     after that each write is a small multi-key commit (see Caveats).
+//   - Blocks: a block ref written while the epoch is E > 0 carries E as its
+//     birth id (in the low bits of its time field, with the top bit set); an
+//     older ref has birth 0. A block a commit frees is deleted only if no
+//     live snapshot s >= its birth exists; otherwise a snapshot holds it and
+//     it stays. This is the ZFS birth-time rule on epochs, not clocks, so
+//     clock skew cannot lose a snapshot's block.
+//
+// Writable clones (FS.CloneSnapshot, snapshotclone.go): a clone is a filesystem of
+// its own name in the same store whose superblock names its origin (a
+// filesystem and one of its snapshots); creating one writes three keys. An
+// inode the clone never wrote is read from the origin's snapshot (an
+// absent key falls through), so its first write is a create-only CAS of
+// the clone's key, and a deletion leaves a tombstone. A block ref born at
+// or before the snapshot is the origin's: read under the origin's prefix
+// and never freed by the clone, whose epochs start after the snapshot, so
+// every block it writes is born later and lives under its own prefix. Each
+// side's Fsck and GC list only their own keys. The snapshot is pinned
+// while clones exist (DeleteSnapshot: EBUSY). Clones of clones work the
+// same way, one origin hop per level.
+//
+// Fsck walks every snapshot: it keeps their blocks out of GC, reports what
+// each holds and what only it holds (FsckReport.Snapshots), and with GC, on
+// stores that list keys, deletes the tail of each inode's chain of
+// preserved records that no live snapshot needs.
+//
+// Deleting a snapshot (snapshotdelete.go) removes it from the table, then
+// frees what only it held, on any store, without listing: it walks the
+// snapshot's namespace once and, for each inode whose record there differs
+// from the next holder's (the next live snapshot, or the live tree),
+// deletes the blocks born after the previous live snapshot (so no older
+// snapshot holds them) that the next record does not reference, and the
+// preserved records no live snapshot needs. That costs reads in proportion
+// to the snapshot's inodes (mostly cached), not a scan of the store. A
+// crash in the middle leaves the rest to Fsck's GC. ZFS-style deadlists
+// (a commit that keeps a held block records it in the newest holder's
+// deadlist, sharded by inode) would make deletion proportional to what
+// changed instead; they are not built. Subtree snapshots are not built
+// (the epoch is per filesystem), nor is deleting a clone.
+//
 // # Caveats
 //
 //   - No permission checks: the library trusts its caller, like a process
@@ -154,6 +235,25 @@
 //     etcd.WithMaxTxnOps); the txn fallback (memcached) locks
 //     each counted key. Removing or truncating a file that was ever cloned
 //     reads the count of every block it drops (in parallel).
+//   - Snapshots on stores without native multi-key commits (memcached, a
+//     user's store through backend/txn): a client that opened the
+//     filesystem before its first snapshot was taken is not fenced until it
+//     learns of the table, so it can write into that snapshot and free its
+//     blocks: reopen every client after the first snapshot. After that,
+//     every write there is a multi-key commit that locks the table key, so
+//     writers serialise on it.
+//   - Deleting a snapshot reads every inode it holds (to free what only it
+//     held); a crash in the middle leaves the rest to Fsck with GC (stores
+//     that list keys). At most 1000 live snapshots; the table is one value
+//     read by every client after each change.
+//   - A clone draws new inode numbers at random like any filesystem; one
+//     that equals a number of the origin's snapshot (about n/2⁶³ per
+//     create) would shadow that inode in the clone.
+//   - Snapshots hold what was committed: data still in open files'
+//     write-back buffers is not in them.
+//   - Inode records written after a filesystem's first snapshot, and clones'
+//     superblocks, carry fields earlier versions refuse (ErrCorrupt):
+//     upgrade every client before taking the first snapshot.
 //   - Directory trie blocks are stored as one record. Earlier versions
 //     framed them twice; this version still reads such blocks, but those
 //     versions cannot read the blocks it writes: upgrade every client of a

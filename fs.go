@@ -98,6 +98,9 @@ func (f *FS) OpenFile(name string, flag int, perm fs.FileMode) (*File, error) {
 }
 
 func (f *FS) openFile(ctx context.Context, name string, flag int, perm fs.FileMode) (*File, error) {
+	if f.c.snap.view && flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0 {
+		return nil, syscall.EROFS // a snapshot (snapshotview.go)
+	}
 	if flag&os.O_CREATE == 0 || name == "." {
 		ino, _, err := f.walk(ctx, name, true)
 		if err != nil {

@@ -50,6 +50,9 @@ type FsckReport struct {
 	Listed                bool // the store could list keys: orphans and garbage were checked
 	GarbageBlocks         int  // unreferenced blocks older than the grace period (deleted with GC)
 	GarbageInodes         int  // orphaned inodes found
+
+	// Snapshots is what each snapshot holds (snapshotfsck.go).
+	Snapshots SnapshotsReport
 }
 
 // OK reports whether Fsck found no problems.
@@ -240,6 +243,9 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 	r.Blocks = len(live)
 	if err := c.fsckShared(ctx, r, o, inodes); err != nil { // reflinkfsck.go
 		return nil, fmt.Errorf("fsck: reference counts: %w", err)
+	}
+	if err := c.fsckSnapshots(ctx, o, r, live); err != nil { // snapshotfsck.go
+		return nil, fmt.Errorf("fsck: snapshots: %w", err)
 	}
 
 	// Orphans and garbage need the store's key listing.

@@ -39,6 +39,11 @@ type inode struct {
 	xattrRef blockRef
 	rdev     uint64
 
+	// Snapshots (snapshot.go): the epoch the record was written under, and
+	// the stamp plus one of the preserved record it replaced (0: none).
+	stamp uint64
+	prev  uint64
+
 	// dirc caches the decoded directory root of an inode that no one
 	// modifies any more (set when it enters the inode cache).
 	dirc *dirCache
@@ -73,6 +78,13 @@ const (
 	// flagDead marks a directory removed by rmdir: no entry may be added to
 	// it, and an entry still naming it (after a crash) is treated as absent.
 	flagDead uint32 = 1 << iota
+	// flagGone marks the tombstone a writable clone leaves for a deleted
+	// inode, so that its origin's record does not show through
+	// (snapshotclone.go). Readers treat it as absent.
+	flagGone
+	// flagShared marks a regular file whose tree may share blocks with
+	// another file's (a reflink copy, reflinkcount.go). It is never cleared.
+	flagShared
 )
 
 // Unix file type bits, independent of the host platform.
@@ -212,6 +224,9 @@ func encodeInode(n *inode) []byte {
 	if n.rdev != 0 {
 		mask |= optRdev
 	}
+	if n.stamp != 0 || n.prev != 0 {
+		mask |= optSnap
+	}
 	if mask != 0 {
 		e.u8(mask)
 		if mask&optXattrs != 0 {
@@ -223,6 +238,10 @@ func encodeInode(n *inode) []byte {
 		if mask&optRdev != 0 {
 			e.uv(n.rdev)
 		}
+		if mask&optSnap != 0 {
+			e.uv(n.stamp)
+			e.uv(n.prev)
+		}
 	}
 	return seal(recInode, e.b)
 }
@@ -232,7 +251,8 @@ const (
 	optXattrs   uint8 = 1 << iota // inline extended attributes (xattr.go)
 	optXattrRef                   // the block holding them when they are larger
 	optRdev                       // device number
-	optKnown    = optXattrs | optXattrRef | optRdev
+	optSnap                       // snapshot stamp and predecessor (snapshot.go)
+	optKnown    = optXattrs | optXattrRef | optRdev | optSnap
 )
 
 func decodeInode(key string, b []byte) (*inode, error) {
@@ -273,6 +293,10 @@ func decodeInode(key string, b []byte) (*inode, error) {
 		}
 		if mask&optRdev != 0 {
 			n.rdev = d.uv()
+		}
+		if mask&optSnap != 0 {
+			n.stamp = d.uv()
+			n.prev = d.uv()
 		}
 	}
 	if err := d.done(); err != nil {

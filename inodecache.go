@@ -36,7 +36,17 @@ func (c *core) getInode(ctx context.Context, ino uint64, maxAge time.Duration) (
 	key := c.inodeKey(ino)
 	fetch := func() (any, error) {
 		start := nanotime()
+		if c.snap.view {
+			n, err := c.snapFetch(ctx, ino)
+			if err != nil {
+				return nil, err
+			}
+			return c.putInodeAt(n, snapVersion, start), nil
+		}
 		b, ver, err := c.inodes.Get(ctx, key)
+		if errors.Is(err, backend.ErrNotFound) && c.snap.origin != nil {
+			return c.originInode(ctx, ino, start) // snapshotclone.go
+		}
 		if errors.Is(err, backend.ErrNotFound) {
 			c.dropInode(ino)
 			return nil, syscall.ENOENT
@@ -50,6 +60,10 @@ func (c *core) getInode(ctx context.Context, ino uint64, maxAge time.Duration) (
 		}
 		if n.ino != ino {
 			return nil, corruptf("%s: holds inode %d", key, n.ino)
+		}
+		if n.flags&flagGone != 0 {
+			c.dropInode(ino) // a clone's tombstone (snapshotclone.go)
+			return nil, syscall.ENOENT
 		}
 		return c.putInodeAt(n, ver, start), nil
 	}
@@ -75,7 +89,7 @@ func (c *core) cachedInode(ino uint64, maxAge time.Duration) *cachedInode {
 	if ci == nil {
 		return nil
 	}
-	if maxAge >= 0 && nanotime()-ci.at > int64(maxAge) {
+	if maxAge >= 0 && nanotime()-ci.at > int64(maxAge) && !c.snap.view {
 		return nil
 	}
 	return ci

@@ -347,7 +347,7 @@ func (c *core) destroy(ctx context.Context, ino uint64) error {
 	} else {
 		werr = c.treeRefs(ctx, n, func(r blockRef, _ byte) error { refs = append(refs, r); return nil })
 	}
-	err = c.inodes.Delete(ctx, c.inodeKey(ino), ci.ver)
+	err = c.deleteInode(ctx, c.inodeKey(ino), ci.ver, n, nil) // snapshot.go
 	if errors.Is(err, backend.ErrConflict) {
 		// Someone changed it since: look again with the latest version.
 		c.dropInode(ino)

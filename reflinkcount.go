@@ -27,9 +27,7 @@ import (
 // hold no shared block, so they keep freeing what they replace at once, and
 // pay nothing for the feature.
 
-// flagShared marks a regular file whose tree may share blocks with another
-// file's (it was cloned, or is a clone). It is never cleared.
-const flagShared uint32 = 1 << 1
+// flagShared (inode.go) marks the files that take this path.
 
 // recRefCount is the record kind of a block's reference count.
 const recRefCount byte = 'C'
@@ -285,8 +283,8 @@ func (c *core) destroyShared(ctx context.Context, ci *cachedInode) error {
 		if err != nil {
 			return err
 		}
-		ops := append([]backend.Op{{Key: c.inodeKey(ino), Old: ci.ver, Delete: true}}, t.refOps()...)
-		_, err = backend.Commit(ctx, c.inodes, ops)
+		// Fenced against snapshots like any destroy (snapshot.go).
+		err = c.deleteInode(ctx, c.inodeKey(ino), ci.ver, n, t.refOps())
 		c.dropInode(ino)
 		if err == nil {
 			if !n.xattrRef.isZero() {

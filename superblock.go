@@ -13,6 +13,11 @@ type superblock struct {
 	id        [16]byte
 	created   int64
 	split     bool // blocks live in a separate store
+
+	// A writable clone (snapshotclone.go): the filesystem and snapshot it
+	// was cloned from. Inodes it never wrote are read from there.
+	origin   string
+	originID uint64
 }
 
 func (c *core) superKey() string { return c.prefix + "super" }
@@ -29,7 +34,14 @@ func encodeSuperblock(sb *superblock) []byte {
 	if sb.split {
 		flags |= 1
 	}
+	if sb.origin != "" {
+		flags |= 2
+	}
 	e.u8(flags)
+	if sb.origin != "" {
+		e.bytes([]byte(sb.origin))
+		e.uv(sb.originID)
+	}
 	return seal(recSuperblock, e.b)
 }
 
@@ -53,6 +65,16 @@ func decodeSuperblock(key string, b []byte) (*superblock, error) {
 	sb.created = d.sv()
 	flags := d.u8()
 	sb.split = flags&1 != 0
+	if flags&2 != 0 {
+		sb.origin = string(d.bytes(64))
+		sb.originID = d.uv()
+		if d.err == nil && !validFSName(sb.origin) {
+			return nil, corruptf("%s: origin %q", key, sb.origin)
+		}
+	}
+	if flags&^3 != 0 {
+		return nil, corruptf("%s: unknown flags %#x", key, flags)
+	}
 	if err := d.done(); err != nil {
 		return nil, err
 	}

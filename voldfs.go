@@ -109,6 +109,7 @@ type core struct {
 	closed  atomic.Bool
 	locks   lockState      // lock session and its bookkeeping (session.go)
 	stats   counters       // stats.go
+	snap    snapState      // snapshot table and fence (snapshot.go)
 	frees   sync.WaitGroup // background block frees
 	freeSem chan struct{}  // bounds concurrent background frees
 	upSem   chan struct{}  // bounds concurrent write-behind uploads
@@ -161,6 +162,7 @@ func newCore(ctx context.Context, s backend.Store, o *Options) (*core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("voldfs: probe the store for multi-key commits: %w", err)
 	}
+	c.snap.native = native // snapshot.go: fence every commit
 	// Requests are counted as they reach the stores (stats.go), below
 	// the commit fallback.
 	c.inodes, c.blocks = countStore(s, &c.stats.inodes), countStore(blocks, &c.stats.blocks)
@@ -280,6 +282,9 @@ func Open(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
 		return nil, fmt.Errorf("voldfs: open %q: %w", c.name, err)
 	}
 	c.sb = *sb
+	if err := c.openClone(ctx); err != nil { // snapshotclone.go
+		return nil, fmt.Errorf("voldfs: open %q: %w", c.name, err)
+	}
 	c.setBlockSize(int(sb.blockSize))
 	if sb.split != c.split {
 		return nil, fmt.Errorf("voldfs: open %q: the filesystem was formatted with split=%v stores: %w", c.name, sb.split, ErrWrongStore)

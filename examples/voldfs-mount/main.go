@@ -43,6 +43,7 @@ type config struct {
 	lockTimeout time.Duration
 	mountpoint  string
 	metrics     string // -metrics ADDR (metrics.go)
+	snapshot    string // -snapshot NAME (snapshotmount.go)
 }
 
 // Exit codes of run.
@@ -53,7 +54,7 @@ const (
 )
 
 // synopsis is the short usage, printed after a usage error.
-const synopsis = "usage: voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-lock-timeout D] [-o allow_other] [-metrics ADDR] MOUNTPOINT\n" +
+const synopsis = "usage: voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-snapshot NAME] [-debug] [-lock-timeout D] [-o allow_other] [-metrics ADDR] MOUNTPOINT\n" +
 	"       voldfs-mount [-store URL] [-blocks URL] [-name FS] -fsck [-repair] [-gc] [-grace D]\n"
 
 // errUsage is parseFlags' error for a command line it has already
@@ -68,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.StringVar(&c.blocks, "blocks", "", "optional separate store `URL` for data blocks (inodes stay in -store); fixed at format time")
 	fl.StringVar(&c.name, "name", voldfs.DefaultName, "filesystem `name` in the store")
 	fl.BoolVar(&c.readOnly, "ro", false, "mount read-only")
+	fl.StringVar(&c.snapshot, "snapshot", "", "mount the snapshot `NAME` (read-only) instead of the live tree")
 	fl.BoolVar(&c.debug, "debug", false, "log every FUSE request")
 	fl.StringVar(&c.options, "o", "", "comma-separated mount `options` (allow_other, ...)")
 	fl.DurationVar(&c.attrTimeout, "attr-timeout", time.Second, "attribute and entry cache window (0: strict)")
@@ -89,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	} else if err != nil {
 		return usage("%v", err)
 	}
+	c.readOnly = c.readOnly || c.snapshot != "" // a snapshot mounts read-only
 	fsckOnly := ""
 	fl.Visit(func(f *flag.Flag) {
 		if f.Name == "repair" || f.Name == "gc" || f.Name == "grace" {
@@ -296,7 +299,7 @@ func openFS(c *config, stderr io.Writer) (_ *voldfs.FS, _ backend.Store, err err
 	if o.Blocks != nil {
 		store = storePair{inodes, o.Blocks}
 	}
-	return vfs, store, nil
+	return snapshotView(c, vfs, store) // snapshotmount.go
 }
 
 // newBoltFile returns the path of the file a bolt: URL names, and whether
