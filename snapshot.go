@@ -20,6 +20,10 @@ import (
 // inode records and the birth rule for blocks. doc.go ("Snapshots") has the
 // design.
 
+// errNoSnapshots refuses the first snapshot of a filesystem whose clients
+// may commit unfenced.
+var errNoSnapshots = fmt.Errorf("the store has no native multi-key commits and the filesystem was formatted without Options.Snapshots: %w", syscall.ENOTSUP)
+
 // recSnaps frames the snapshot table.
 const recSnaps byte = 'T'
 
@@ -105,6 +109,7 @@ func (t *snapTable) needs(e uint64) bool {
 // snapshot view the snapshot it reads.
 type snapState struct {
 	native bool // the store commits natively: every commit is fenced
+	fenced bool // formatted with Options.Snapshots: every commit is fenced
 
 	mu     sync.Mutex
 	loaded bool
@@ -166,8 +171,10 @@ func (c *core) setSnaps(t snapTable, ver backend.Version) {
 }
 
 // fence is what a commit attempt knows of the table: the epoch it stamps
-// and the version its check op names. A fence that is off (a store
-// without native commits, with no snapshot known) adds nothing.
+// and the version its check op names. A fence that is off adds nothing: a
+// store without native commits, of a filesystem formatted without
+// Options.Snapshots that never had a snapshot (one that has a table was
+// snapshotted by an earlier version, which allowed it: fence it).
 type fence struct {
 	on  bool
 	tab snapTable
@@ -189,7 +196,7 @@ func (c *core) fence(ctx context.Context, maxStamp uint64) (fence, error) {
 			return fence{}, err
 		}
 	}
-	f.on = s.native || f.ver != backend.NoVersion
+	f.on = s.native || s.fenced || f.ver != backend.NoVersion
 	return f, nil
 }
 
@@ -396,6 +403,11 @@ type SnapshotInfo struct {
 // and commits after it. Writes not yet committed (open files' write-back
 // buffers, this FS's included) are not in it: Sync first. A name in use is
 // fs.ErrExist.
+//
+// On a store without native multi-key commits (memcached, a store through
+// backend/txn) the filesystem must have been formatted with
+// Options.Snapshots, so that every client fences its commits from Open on;
+// otherwise Snapshot fails with syscall.ENOTSUP.
 func (f *FS) Snapshot(ctx context.Context, name string) error {
 	c := f.c
 	if c.snap.view {
@@ -403,6 +415,18 @@ func (f *FS) Snapshot(ctx context.Context, name string) error {
 	}
 	if !validFSName(name) {
 		return &fs.PathError{Op: "snapshot", Path: name, Err: fs.ErrInvalid}
+	}
+	if !c.snap.native && !c.snap.fenced {
+		// Clients that opened without a table commit unfenced: a first
+		// snapshot could not stop them committing into it. A table left
+		// by an earlier version (which allowed this) keeps working.
+		_, ver, err := c.readSnaps(ctx)
+		if err != nil {
+			return &fs.PathError{Op: "snapshot", Path: name, Err: err}
+		}
+		if ver == backend.NoVersion {
+			return &fs.PathError{Op: "snapshot", Path: name, Err: errNoSnapshots}
+		}
 	}
 	var nb [8]byte
 	rand.Read(nb[:])

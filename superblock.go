@@ -14,6 +14,11 @@ type superblock struct {
 	created   int64
 	split     bool // blocks live in a separate store
 
+	// snapshots (Options.Snapshots): every client fences every commit from
+	// Open on, so that snapshots can be taken on a store without native
+	// commits (snapshot.go). Stores with native commits always fence.
+	snapshots bool
+
 	// A writable clone (snapshotclone.go): the filesystem and snapshot it
 	// was cloned from. Inodes it never wrote are read from there.
 	origin   string
@@ -36,6 +41,9 @@ func encodeSuperblock(sb *superblock) []byte {
 	}
 	if sb.origin != "" {
 		flags |= 2
+	}
+	if sb.snapshots {
+		flags |= 4
 	}
 	e.u8(flags)
 	if sb.origin != "" {
@@ -65,6 +73,7 @@ func decodeSuperblock(key string, b []byte) (*superblock, error) {
 	sb.created = d.sv()
 	flags := d.u8()
 	sb.split = flags&1 != 0
+	sb.snapshots = flags&4 != 0
 	if flags&2 != 0 {
 		sb.origin = string(d.bytes(64))
 		sb.originID = d.uv()
@@ -72,7 +81,7 @@ func decodeSuperblock(key string, b []byte) (*superblock, error) {
 			return nil, corruptf("%s: origin %q", key, sb.origin)
 		}
 	}
-	if flags&^3 != 0 {
+	if flags&^7 != 0 {
 		return nil, corruptf("%s: unknown flags %#x", key, flags)
 	}
 	if err := d.done(); err != nil {

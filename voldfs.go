@@ -69,6 +69,13 @@ type Options struct {
 
 	// Uid and Gid own new files and directories. Default: the process's.
 	Uid, Gid *uint32
+
+	// Snapshots, for Format only, allows FS.Snapshot on a store without
+	// native multi-key commits (memcached, a store through backend/txn):
+	// every client then fences every commit from Open on, which costs each
+	// write a lock of one extra key (doc.go, "Snapshots"). Stores with
+	// native commits allow snapshots without it, at no cost.
+	Snapshots bool
 }
 
 // FS is a voldfs filesystem opened on a store. It is safe for concurrent use.
@@ -226,7 +233,9 @@ func Format(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
 	c.setBlockSize(bs)
 	var id [16]byte
 	rand.Read(id[:])
-	c.sb = superblock{version: formatVersion, blockSize: uint32(bs), root: RootIno, id: id, created: time.Now().UnixNano(), split: c.split}
+	c.sb = superblock{version: formatVersion, blockSize: uint32(bs), root: RootIno, id: id, created: time.Now().UnixNano(), split: c.split,
+		snapshots: o != nil && o.Snapshots}
+	c.snap.fenced = c.sb.snapshots
 	if _, _, err := s.Get(ctx, c.superKey()); err == nil {
 		return nil, fmt.Errorf("voldfs: format %q: %w", c.name, fs.ErrExist)
 	} else if !errors.Is(err, backend.ErrNotFound) {
@@ -282,6 +291,8 @@ func Open(ctx context.Context, s backend.Store, o *Options) (*FS, error) {
 		return nil, fmt.Errorf("voldfs: open %q: %w", c.name, err)
 	}
 	c.sb = *sb
+	// Options.Snapshots at Format: fence every commit (snapshot.go).
+	c.snap.fenced = sb.snapshots
 	if err := c.openClone(ctx); err != nil { // snapshotclone.go
 		return nil, fmt.Errorf("voldfs: open %q: %w", c.name, err)
 	}
