@@ -56,7 +56,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	for _, n := range sizes {
 		b.Run("files="+strconv.Itoa(n), func(b *testing.B) {
 			fst := faulty.Wrap(memory.New(), nil)
-			f, err := Format(ctx, fst, nil)
+			f, err := Format(ctx, fst, &Options{Snapshots: true})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -89,19 +89,21 @@ func BenchmarkSnapshot(b *testing.B) {
 }
 
 // BenchmarkWriteAfterSnapshot times one 4 KiB overwrite and commit of a
-// 1 MiB file: with no snapshot ever taken ("none"), with a snapshot taken
+// 1 MiB file: with no snapshot ever taken ("none"; on memcached formatted
+// without Options.Snapshots, so unfenced), formatted with Options.Snapshots
+// but with no snapshot yet ("fenced"), with a snapshot taken
 // once before ("steady": fenced, nothing to preserve), and with a snapshot
 // taken before every write ("first": the first change after a snapshot,
 // which preserves the old record).
 func BenchmarkWriteAfterSnapshot(b *testing.B) {
 	ctx := context.Background()
 	for _, st := range snapBenchStores() {
-		for _, mode := range []string{"none", "steady", "first"} {
+		for _, mode := range []string{"none", "fenced", "steady", "first"} {
 			b.Run(st.name+"/"+mode, func(b *testing.B) {
 				raw := st.open(b)
 				defer raw.Close()
 				s := faulty.Wrap(raw, nil) // counts the store's own operations
-				f, err := Format(ctx, s, &Options{BlockSize: 64 << 10})
+				f, err := Format(ctx, s, &Options{BlockSize: 64 << 10, Snapshots: mode != "none"})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -109,7 +111,7 @@ func BenchmarkWriteAfterSnapshot(b *testing.B) {
 				if err := f.WriteFile("f", make([]byte, 1<<20), 0o644); err != nil {
 					b.Fatal(err)
 				}
-				if mode != "none" {
+				if mode == "steady" || mode == "first" {
 					if err := f.Snapshot(ctx, "base"); err != nil {
 						b.Fatal(err)
 					}
@@ -161,7 +163,7 @@ func BenchmarkWriteAfterSnapshot(b *testing.B) {
 func BenchmarkDeleteSnapshot(b *testing.B) {
 	ctx := context.Background()
 	fst := faulty.Wrap(memory.New(), nil)
-	f, err := Format(ctx, fst, nil)
+	f, err := Format(ctx, fst, &Options{Snapshots: true})
 	if err != nil {
 		b.Fatal(err)
 	}

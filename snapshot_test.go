@@ -122,7 +122,7 @@ func TestSnapshotByteIdentical(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := st.new(t)
-			f, err := Format(ctx, s, &Options{BlockSize: 4096})
+			f, err := Format(ctx, s, &Options{BlockSize: 4096, Snapshots: true})
 			require.NoError(t, err)
 			defer f.Close()
 			snapTree(t, f)
@@ -202,10 +202,9 @@ func TestSnapshotStaleClient(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := st.new(t)
-			a, err := Format(ctx, s, nil)
+			a, err := Format(ctx, s, &Options{Snapshots: true})
 			require.NoError(t, err)
 			defer a.Close()
-			// On the fallback, clients must open after the first snapshot.
 			require.NoError(t, a.Snapshot(ctx, "first"))
 			writeFile(t, a, "f", []byte("v1"))
 			b, err := Open(ctx, s, nil)
@@ -249,7 +248,7 @@ func TestSnapshotRoundTrips(t *testing.T) {
 	var costs []int64
 	for _, n := range []int{10, big} {
 		fst := faulty.Wrap(internalMemory(t), nil)
-		f, err := Format(ctx, fst, nil)
+		f, err := Format(ctx, fst, &Options{Snapshots: true})
 		require.NoError(t, err)
 		makeFiles(t, f, n)
 		var serr error
@@ -313,7 +312,7 @@ func countKeys(t *testing.T, s backend.Store, prefix string) map[string]int {
 func TestSnapshotGC(t *testing.T) {
 	ctx := context.Background()
 	s := internalMemory(t)
-	f, err := Format(ctx, s, &Options{BlockSize: 4096})
+	f, err := Format(ctx, s, &Options{BlockSize: 4096, Snapshots: true})
 	require.NoError(t, err)
 	defer f.Close()
 	snapTree(t, f)
@@ -397,7 +396,7 @@ func snapshotCut(t *testing.T, s backend.Store) {
 	if testing.Short() {
 		iters = 40
 	}
-	f, err := Format(ctx, s, nil)
+	f, err := Format(ctx, s, &Options{Snapshots: true})
 	require.NoError(t, err)
 	defer f.Close()
 	// On the txn fallback, clients must open after the first snapshot.
@@ -529,7 +528,7 @@ func snapshotCrashSweep(t *testing.T, fallback bool) {
 		if fallback {
 			s = plainStore{s}
 		}
-		f, err := Format(ctx, s, nil)
+		f, err := Format(ctx, s, &Options{Snapshots: true})
 		require.NoError(t, err)
 		writeFile(t, f, "f", []byte("v0"))
 		require.NoError(t, f.Close())
@@ -647,7 +646,7 @@ func TestSnapshotClone(t *testing.T) {
 			ctx := context.Background()
 			raw := st.new(t)
 			s := faulty.Wrap(raw, nil)
-			f, err := Format(ctx, s, &Options{BlockSize: 4096})
+			f, err := Format(ctx, s, &Options{BlockSize: 4096, Snapshots: true})
 			require.NoError(t, err)
 			defer f.Close()
 			snapTree(t, f)
@@ -756,7 +755,7 @@ func TestSnapshotClone(t *testing.T) {
 func TestSnapshotDeleteFrees(t *testing.T) {
 	ctx := context.Background()
 	s := internalMemory(t)
-	f, err := Format(ctx, s, &Options{BlockSize: 4096})
+	f, err := Format(ctx, s, &Options{BlockSize: 4096, Snapshots: true})
 	require.NoError(t, err)
 	defer f.Close()
 	snapTree(t, f)
@@ -814,7 +813,7 @@ func TestSnapshotCloneCrashSweep(t *testing.T) {
 	ctx := context.Background()
 	setup := func(t *testing.T) (backend.Store, *faulty.Store, *FS) {
 		s := internalMemory(t)
-		f, err := Format(ctx, s, nil)
+		f, err := Format(ctx, s, &Options{Snapshots: true})
 		require.NoError(t, err)
 		writeFile(t, f, "f", []byte("v0"))
 		require.NoError(t, f.Snapshot(ctx, "a"))
@@ -862,7 +861,7 @@ func TestSnapshotCloneCrashSweep(t *testing.T) {
 func TestSnapshotReadCost(t *testing.T) {
 	ctx := context.Background()
 	s := faulty.Wrap(internalMemory(t), nil)
-	f, err := Format(ctx, s, &Options{BlockSize: 4096})
+	f, err := Format(ctx, s, &Options{BlockSize: 4096, Snapshots: true})
 	require.NoError(t, err)
 	defer f.Close()
 	snapTree(t, f)

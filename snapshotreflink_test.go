@@ -23,7 +23,7 @@ func TestSnapshotReflinkDelete(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := st.new(t)
-			f, err := Format(ctx, s, &Options{BlockSize: 4096})
+			f, err := Format(ctx, s, &Options{BlockSize: 4096, Snapshots: true})
 			require.NoError(t, err)
 			defer f.Close()
 			rng := rand.New(rand.NewPCG(1, 2))

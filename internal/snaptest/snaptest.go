@@ -23,7 +23,7 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) backend.Store) {
 	ctx := context.Background()
 	s := newStore(t)
-	f, err := voldfs.Format(ctx, s, &voldfs.Options{BlockSize: 4096})
+	f, err := voldfs.Format(ctx, s, &voldfs.Options{BlockSize: 4096, Snapshots: true})
 	if err != nil {
 		t.Fatal(err)
 	}
