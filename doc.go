@@ -156,10 +156,16 @@
 //     inode and the check, always (also before the first snapshot, whose
 //     table is checked absent): no extra round trip and no client left
 //     unfenced. On stores wrapped by backend/txn a check is a lock in a
-//     Percolator commit, so a filesystem that never had a snapshot keeps
-//     plain CASes, and a client learns of the table when it opens, when a
-//     record it reads carries a newer stamp, or when its commit conflicts;
-//     after that each write is a small multi-key commit (see Caveats).
+//     Percolator commit, so whether a filesystem is fenced there is decided
+//     once, at Format, and recorded in its superblock (Options.Snapshots):
+//     every client reads it at Open, so none is ever unfenced, not even one
+//     that opened before the first snapshot and has not read the table since
+//     (its check names the absent table, which the snapshot's CAS creates).
+//     Each of their writes is then a small multi-key commit (see Caveats). A
+//     filesystem formatted without the option keeps plain CASes and refuses
+//     its first snapshot there (ENOTSUP): a client that learned of the table
+//     only later could commit into it. (One whose table an earlier version
+//     wrote is fenced from its first commit on.)
 //   - Blocks: a block ref written while the epoch is E > 0 carries E as its
 //     birth id (in the low bits of its time field, with the top bit set); an
 //     older ref has birth 0. A block a commit frees is deleted only if no
@@ -236,12 +242,16 @@
 //     each counted key. Removing or truncating a file that was ever cloned
 //     reads the count of every block it drops (in parallel).
 //   - Snapshots on stores without native multi-key commits (memcached, a
-//     user's store through backend/txn): a client that opened the
-//     filesystem before its first snapshot was taken is not fenced until it
-//     learns of the table, so it can write into that snapshot and free its
-//     blocks: reopen every client after the first snapshot. After that,
-//     every write there is a multi-key commit that locks the table key, so
-//     writers serialise on it.
+//     user's store through backend/txn) need Options.Snapshots at Format,
+//     and then every write of every client, snapshot or not, is a
+//     multi-key commit that locks the one table key: about twice the store
+//     requests, and writers of the filesystem serialise on that key.
+//     Sharding the fence (a commit locks only its inodes' shards; a
+//     snapshot bumps every shard in one commit) is not built. A filesystem
+//     snapshotted there by an earlier version, which fenced a client only
+//     once it had seen the table, may hold commits of clients that opened
+//     before its first snapshot: check it with Fsck. Earlier versions
+//     refuse a superblock with the option (ErrCorrupt).
 //   - Deleting a snapshot reads every inode it holds (to free what only it
 //     held); a crash in the middle leaves the rest to Fsck with GC (stores
 //     that list keys). At most 1000 live snapshots; the table is one value
