@@ -155,18 +155,25 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 				}
 				continue
 			}
-			if !fresh {
-				// A refusal (or "nothing to do") judged on cached copies
-				// may be wrong for the store's versions: judge it again
-				// on them if any is newer.
-				stale, serr := t.stale(ctx)
-				if serr != nil {
-					return serr
+			// A refusal (or "nothing to do") stands only if the inodes
+			// it was judged on were all current at one instant: read
+			// again, each still has the version read (versions are never
+			// reused), so all held them when the last first read was
+			// made. Else (cached copies, or a change between two reads)
+			// judge it again on fresh ones. No commit checks this for
+			// us, as none is made.
+			stale, serr := t.stale(ctx)
+			if serr != nil {
+				return serr
+			}
+			if stale {
+				if fresh {
+					if err := backoff(ctx, attempt+1); err != nil {
+						return err
+					}
 				}
 				fresh = true
-				if stale {
-					continue
-				}
+				continue
 			}
 			if errors.Is(err, errNoChange) {
 				return nil

@@ -615,7 +615,7 @@ type xenv struct {
 	setup *memory.Store
 	orig  map[uint64]bool // the setup tree's inodes
 	txn   bool            // clients commit through the txn fallback
-	runs  atomic.Int64
+	nruns atomic.Int64
 	ops   atomic.Int64
 	crash atomic.Int64 // runs whose fault was reached
 }
@@ -674,6 +674,7 @@ type xresult struct {
 	asleep  []map[int]bool
 	blocked int
 	hit     bool
+	calls   map[int]int
 }
 
 // run runs case c once under the picks prefix (then rng, or depth first)
@@ -709,12 +710,12 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 	for _, f := range clients {
 		f.WaitFrees()
 	}
-	e.runs.Add(1)
+	e.nruns.Add(1)
 	e.ops.Add(int64(len(c.ops)))
 	if sch.hit {
 		e.crash.Add(1)
 	}
-	res := xresult{picks: sch.picks, enabled: sch.enabled, asleep: sch.asleep, blocked: sch.blocked, hit: sch.hit}
+	res := xresult{picks: sch.picks, enabled: sch.enabled, asleep: sch.asleep, blocked: sch.blocked, hit: sch.hit, calls: sch.calls}
 	replay := fmt.Sprintf("VOLDFS_EXPLORE=%q", c.name+"/"+fault.String()+"/"+picksString(sch.picks))
 	if len(sch.picks) > maxSteps {
 		t.Fatalf("%s: %d steps: a livelock? replay with %s", c.name, len(sch.picks), replay)
@@ -765,7 +766,7 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 		}
 	})
 	if !matched {
-		t.Errorf("%s: outcomes %v (errors %v) match no serial order; tree %s", c.name, want, errs, got)
+		t.Errorf("%s %v: outcomes %v (errors %v) match no serial order; tree %s", c.name, c.ops, want, errs, got)
 	}
 	return res
 }
@@ -818,24 +819,28 @@ func next(r xresult) ([]int, bool) {
 }
 
 // exhaust runs every interleaving of c under fault (at most budget runs)
-// and returns the runs made, whether they were all, and the most calls a
-// client made in one of them.
-func (e *xenv) exhaust(t *testing.T, c xcase, fault xfault, budget int) (int, bool) {
+// and returns the runs made, whether they were all, and the most store
+// calls each client made in one run.
+func (e *xenv) exhaust(t *testing.T, c xcase, fault xfault, budget int) (int, bool, []int) {
 	var prefix []int
+	calls := make([]int, len(c.ops))
 	for n := 1; ; n++ {
 		r := e.run(t, c, fault, prefix, nil)
+		for id, k := range r.calls {
+			calls[id] = max(calls[id], k)
+		}
 		var ok bool
 		if prefix, ok = next(r); !ok {
-			return n, true
+			return n, true, calls
 		}
 		if n >= budget {
-			return n, false
+			return n, false, calls
 		}
 	}
 }
 
 // replayExplore runs the one run VOLDFS_EXPLORE names, if set.
-func replayExplore(t *testing.T, e *xenv, cases []xcase) bool {
+func replayExplore(t *testing.T, e *xenv) bool {
 	v := os.Getenv("VOLDFS_EXPLORE")
 	if v == "" {
 		return false
@@ -844,14 +849,14 @@ func replayExplore(t *testing.T, e *xenv, cases []xcase) bool {
 	require.Len(t, parts, 3, "VOLDFS_EXPLORE=<case>/<fault>/<picks>")
 	fault, err := parseFault(parts[1])
 	require.NoError(t, err)
-	for _, c := range cases {
-		if c.name == parts[0] {
-			r := e.run(t, c, fault, parsePicks(parts[2]), nil)
-			t.Logf("replayed %s under %v: %d steps", c.name, fault, len(r.picks))
-			return true
-		}
+	c := xcase{name: parts[0]}
+	for _, f := range strings.Split(parts[0], "+") {
+		i, err := strconv.Atoi(f)
+		require.NoError(t, err, "case %q", parts[0])
+		c.ops = append(c.ops, xops[i])
 	}
-	t.Skipf("no case %q here", parts[0])
+	r := e.run(t, c, fault, parsePicks(parts[2]), nil)
+	t.Logf("replayed %s %v under %v: %d steps", c.name, c.ops, fault, len(r.picks))
 	return true
 }
 
@@ -866,56 +871,170 @@ func pairCases() []xcase {
 	return cs
 }
 
-// soloCalls returns how many scheduled calls a one-op case makes.
-func (e *xenv) soloCalls(t *testing.T, c xcase) int {
-	r := e.run(t, c, xfault{}, nil, nil)
-	return len(r.picks)
-}
-
 // faultKinds are the faults injected at every call.
 var faultKinds = []string{"crash", "crash-applied", "lost"}
 
-// TestExplorePairs runs every interleaving of every pair of operations
-// with no fault, and, for a fault at every call of every client, the first
-// depth-first interleavings (VOLDFS_EXPLORE_FAULT_RUNS of them, default 6;
-// 2 under -short).
-func TestExplorePairs(t *testing.T) {
-	e := newXenv(t, false)
-	cases := pairCases()
-	if replayExplore(t, e, cases) {
-		return
+// xplan says how many runs explorePairs makes per case: free runs with
+// no fault and perFault runs per fault point, each depth-first (every
+// interleaving, up to the count) or seeded random.
+type xplan struct {
+	free, perFault int
+	random         bool // seeded random runs instead of depth-first ones
+}
+
+// all is a count that exhausts every case.
+const all = 1 << 30
+
+// envInt returns the integer in environment variable name, else def.
+func envInt(name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
 	}
-	faultRuns := 6
-	if testing.Short() {
-		faultRuns = 2
+	return def
+}
+
+// runs makes up to n runs of c under fault and returns how many, whether
+// that was every interleaving, and the most store calls each client made
+// in one run.
+func (e *xenv) runs(t *testing.T, c xcase, fault xfault, n int, random bool) (int, bool, []int) {
+	if !random {
+		return e.exhaust(t, c, fault, n)
 	}
-	if v := os.Getenv("VOLDFS_EXPLORE_FAULT_RUNS"); v != "" {
-		faultRuns, _ = strconv.Atoi(v)
+	calls := make([]int, len(c.ops))
+	h := uint64(14695981039346656037)
+	for _, b := range []byte(c.name + "/" + fault.String()) {
+		h = (h ^ uint64(b)) * 1099511628211
 	}
-	budget := 1 << 20
-	var schedules, faultPoints, incomplete int
-	solo := map[string]int{}
+	for i := 0; i < n; i++ {
+		r := e.run(t, c, fault, nil, rand.New(rand.NewPCG(h, uint64(i))))
+		for id, k := range r.calls {
+			calls[id] = max(calls[id], k)
+		}
+	}
+	return n, false, calls
+}
+
+// explorePairs runs each case with no fault and with a fault at every call
+// any client made in one of those runs, as plan says; it logs the counts.
+func (e *xenv) explorePairs(t *testing.T, cases []xcase, plan xplan) {
+	var faultPoints, incomplete int
 	for _, c := range cases {
-		n, all := e.exhaust(t, c, xfault{}, budget)
-		schedules += n
-		if !all {
+		_, done, calls := e.runs(t, c, xfault{}, plan.free, plan.random)
+		if !done {
 			incomplete++
 		}
-		for id, op := range c.ops {
-			k, ok := solo[op.String()]
-			if !ok {
-				k = e.soloCalls(t, xcase{op.String(), []xop{op}})
-				solo[op.String()] = k
-			}
+		for id, k := range calls {
 			for call := 0; call < k; call++ {
 				for _, kind := range faultKinds {
 					faultPoints++
-					n, _ := e.exhaust(t, c, xfault{id, call, kind}, faultRuns)
-					schedules += n
+					if _, done, _ := e.runs(t, c, xfault{id, call, kind}, plan.perFault, plan.random || plan.perFault < all); !done {
+						incomplete++
+					}
 				}
 			}
 		}
 	}
-	t.Logf("%d pairs of %d operations: %d runs (%d operations), %d fault points (%d runs reached theirs); %d pairs not exhausted",
-		len(cases), len(xops), e.runs.Load(), e.ops.Load(), faultPoints, e.crash.Load(), incomplete)
+	t.Logf("%d cases of %d operations: %d runs (%d operations), %d fault points (%d runs reached theirs); %d of %d (case, fault) not exhausted",
+		len(cases), len(c0ops(cases)), e.nruns.Load(), e.ops.Load(), faultPoints, e.crash.Load(), incomplete, len(cases)+faultPoints)
+}
+
+func c0ops(cases []xcase) map[string]bool {
+	m := map[string]bool{}
+	for _, c := range cases {
+		for _, op := range c.ops {
+			m[op.String()] = true
+		}
+	}
+	return m
+}
+
+// TestExplorePairs runs every interleaving of every pair of operations
+// (each also against itself) with no fault, and seeded random ones
+// (VOLDFS_EXPLORE_FAULT_RUNS of them, default 2, 1 under -short; "all"
+// runs every interleaving, about 150000 runs) with a crash (the call not
+// applied, or applied) or a lost reply at every call of every client.
+func TestExplorePairs(t *testing.T) {
+	e := newXenv(t, false)
+	cases := pairCases()
+	if replayExplore(t, e) {
+		return
+	}
+	perFault := 2
+	if testing.Short() {
+		perFault = 1
+	}
+	if os.Getenv("VOLDFS_EXPLORE_FAULT_RUNS") == "all" {
+		perFault = all
+	}
+	e.explorePairs(t, cases, xplan{free: all, perFault: envInt("VOLDFS_EXPLORE_FAULT_RUNS", perFault)})
+}
+
+// TestExplorePairsTxn explores the pairs on a store without native
+// commits: every client commits through the txn fallback, whose reads,
+// locks, commit points and releases are scheduled one by one, with a crash
+// or lost reply at each. A client that meets a pending transaction waits
+// for it (so the interleavings are unbounded) and aborts it after 1 ms of
+// its clock, so the runs are seeded random ones: 8 per pair with no fault
+// (VOLDFS_EXPLORE_TXN_RUNS) and one per fault point; under -short one pair
+// in four.
+func TestExplorePairsTxn(t *testing.T) {
+	e := newXenv(t, true)
+	cases := pairCases()
+	if replayExplore(t, e) {
+		return
+	}
+	if testing.Short() {
+		var some []xcase
+		for i, c := range cases {
+			if i%4 == 0 {
+				some = append(some, c)
+			}
+		}
+		cases = some
+	}
+	e.explorePairs(t, cases, xplan{free: envInt("VOLDFS_EXPLORE_TXN_RUNS", 8), perFault: envInt("VOLDFS_EXPLORE_FAULT_RUNS", 1), random: true})
+}
+
+// TestExploreTriples runs seeded random interleavings of triples of
+// operations (VOLDFS_SEED replays; VOLDFS_EXPLORE_TRIPLES sets how many
+// triples, default 300, 60 under -short), each with no fault and with one
+// fault at a seeded call.
+func TestExploreTriples(t *testing.T) {
+	e := newXenv(t, false)
+	if replayExplore(t, e) {
+		return
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("VOLDFS_SEED"); v != "" {
+		var err error
+		seed, err = strconv.ParseUint(v, 10, 64)
+		require.NoError(t, err)
+	}
+	n := 300
+	if testing.Short() {
+		n = 60
+	}
+	if v := os.Getenv("VOLDFS_EXPLORE_TRIPLES"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	t.Logf("seed %d (VOLDFS_SEED replays)", seed)
+	rng := rand.New(rand.NewPCG(seed, seed^0x3c))
+	for i := 0; i < n; i++ {
+		k := []int{rng.IntN(len(xops)), rng.IntN(len(xops)), rng.IntN(len(xops))}
+		ops := []xop{xops[k[0]], xops[k[1]], xops[k[2]]}
+		c := xcase{fmt.Sprintf("%d+%d+%d", k[0], k[1], k[2]), ops}
+		r := e.run(t, c, xfault{}, nil, rand.New(rand.NewPCG(rng.Uint64(), 1)))
+		id := rng.IntN(len(ops))
+		if r.calls[id] == 0 {
+			continue
+		}
+		f := xfault{id, rng.IntN(r.calls[id]), faultKinds[rng.IntN(len(faultKinds))]}
+		e.run(t, c, f, nil, rand.New(rand.NewPCG(rng.Uint64(), 2)))
+		if t.Failed() {
+			t.Fatalf("triple %d %v failed: replay with VOLDFS_SEED=%d", i, ops, seed)
+		}
+	}
+	t.Logf("%d triples: %d runs (%d operations), %d reached their fault", n, e.nruns.Load(), e.ops.Load(), e.crash.Load())
 }
