@@ -125,7 +125,7 @@ func (c *core) getBlock(ctx context.Context, kind byte, ref blockRef) ([]byte, e
 // block share one request.
 func (c *core) getBlockNoCache(ctx context.Context, kind byte, ref blockRef) ([]byte, error) {
 	key := c.blockKey(ref)
-	v, err, _ := c.flight.Do(key, func() (any, error) {
+	v, err := c.shared(ctx, key, func(ctx context.Context) (any, error) {
 		c.stats.blockGets.Add(1)
 		b, _, err := c.blocks.Get(ctx, key)
 		if errors.Is(err, backend.ErrNotFound) {
@@ -223,11 +223,16 @@ func (c *core) freeBlocks(ctx context.Context, refs []blockRef) {
 		c.cache.remove(r)
 		c.dirCache.remove(r)
 	}
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := c.background(ctx) // from now: a queued free expires too
 	c.frees.Add(1)
 	go func() {
 		defer c.frees.Done()
-		c.freeSem <- struct{}{}
+		defer cancel()
+		select {
+		case c.freeSem <- struct{}{}:
+		case <-ctx.Done():
+			return // the blocks stay: garbage that fsck collects
+		}
 		defer func() { <-c.freeSem }()
 		c.parallel(ctx, len(refs), func(ctx context.Context, i int) error {
 			c.stats.blockDeletes.Add(1)

@@ -305,7 +305,8 @@ func (c *core) dropLink(ctx context.Context, ino uint64) error {
 
 // destroy deletes an unlinked inode and every block of its tree.
 func (c *core) destroy(ctx context.Context, ino uint64) error {
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := c.background(ctx) // it finishes what the caller committed
+	defer cancel()
 	// Read it fresh: a cached copy may predate the last link's removal.
 	ci, err := c.getInode(ctx, ino, 0)
 	if err != nil {
