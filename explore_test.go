@@ -660,7 +660,7 @@ func (e *xenv) copyStore(t testing.TB) *memory.Store {
 // open returns a client on s (through the txn fallback if the env says).
 func (e *xenv) open(t testing.TB, s backend.Store) *FS {
 	if e.txn {
-		s = txn.Wrap(s, txn.WithTimeout(time.Millisecond))
+		s = txn.Wrap(s, txn.WithTimeout(txnTimeout))
 	}
 	f, err := Open(context.Background(), s, &Options{Name: "x", AttrTimeout: -1})
 	require.NoError(t, err)
@@ -1046,3 +1046,7 @@ func TestExploreTriples(t *testing.T) {
 	}
 	t.Logf("%d triples: %d runs (%d operations), %d reached their fault", n, e.nruns.Load(), e.ops.Load(), e.crash.Load())
 }
+
+// txnTimeout is how long an explorer client lets a pending transaction
+// block it before it aborts it.
+var txnTimeout = time.Millisecond
