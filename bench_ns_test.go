@@ -20,46 +20,46 @@ import (
 // multi-key commit counted once), raw/op what reached the store (through
 // the txn fallback a commit is several raw calls).
 
-// countStore counts the calls that reach a store.
-type countStore struct {
+// nsCountStore counts the calls that reach a store.
+type nsCountStore struct {
 	backend.Store
 	n atomic.Int64
 }
 
-func (c *countStore) Get(ctx context.Context, k string) ([]byte, backend.Version, error) {
+func (c *nsCountStore) Get(ctx context.Context, k string) ([]byte, backend.Version, error) {
 	c.n.Add(1)
 	return c.Store.Get(ctx, k)
 }
 
-func (c *countStore) CAS(ctx context.Context, k string, old backend.Version, v []byte) (backend.Version, error) {
+func (c *nsCountStore) CAS(ctx context.Context, k string, old backend.Version, v []byte) (backend.Version, error) {
 	c.n.Add(1)
 	return c.Store.CAS(ctx, k, old, v)
 }
 
-func (c *countStore) Delete(ctx context.Context, k string, old backend.Version) error {
+func (c *nsCountStore) Delete(ctx context.Context, k string, old backend.Version) error {
 	c.n.Add(1)
 	return c.Store.Delete(ctx, k, old)
 }
 
-func (c *countStore) Put(ctx context.Context, k string, v []byte) (backend.Version, error) {
+func (c *nsCountStore) Put(ctx context.Context, k string, v []byte) (backend.Version, error) {
 	c.n.Add(1)
 	return backend.Put(ctx, c.Store, k, v)
 }
 
-func (c *countStore) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
+func (c *nsCountStore) GetMulti(ctx context.Context, keys []string) (map[string]backend.Item, error) {
 	c.n.Add(1)
 	return backend.GetMulti(ctx, c.Store, keys)
 }
 
-func (c *countStore) List(ctx context.Context, p string, fn func(string) error) error {
+func (c *nsCountStore) List(ctx context.Context, p string, fn func(string) error) error {
 	c.n.Add(1)
 	return backend.List(ctx, c.Store, p, fn)
 }
 
-// countCommitStore is a countStore over a store with native commits.
-type countCommitStore struct{ *countStore }
+// nsCountCommitStore is a nsCountStore over a store with native commits.
+type nsCountCommitStore struct{ *nsCountStore }
 
-func (c countCommitStore) Commit(ctx context.Context, ops []backend.Op) ([]backend.Version, error) {
+func (c nsCountCommitStore) Commit(ctx context.Context, ops []backend.Op) ([]backend.Version, error) {
 	c.n.Add(1)
 	return backend.Commit(ctx, c.Store, ops)
 }
@@ -69,21 +69,21 @@ func (c countCommitStore) Commit(ctx context.Context, ops []backend.Op) ([]backe
 // memcached).
 func nsStores(b *testing.B) []struct {
 	name string
-	new  func(b *testing.B) (backend.Store, *countStore)
+	new  func(b *testing.B) (backend.Store, *nsCountStore)
 } {
-	counted := func(s backend.Store) (backend.Store, *countStore) {
-		c := &countStore{Store: s}
+	counted := func(s backend.Store) (backend.Store, *nsCountStore) {
+		c := &nsCountStore{Store: s}
 		if _, ok := s.(backend.Committer); ok {
-			return countCommitStore{c}, c
+			return nsCountCommitStore{c}, c
 		}
 		return c, c
 	}
 	return []struct {
 		name string
-		new  func(b *testing.B) (backend.Store, *countStore)
+		new  func(b *testing.B) (backend.Store, *nsCountStore)
 	}{
-		{"memory", func(b *testing.B) (backend.Store, *countStore) { return counted(memory.New()) }},
-		{"bolt", func(b *testing.B) (backend.Store, *countStore) {
+		{"memory", func(b *testing.B) (backend.Store, *nsCountStore) { return counted(memory.New()) }},
+		{"bolt", func(b *testing.B) (backend.Store, *nsCountStore) {
 			s, err := bolt.Open(filepath.Join(b.TempDir(), "ns.db"), nil)
 			if err != nil {
 				b.Fatal(err)
@@ -91,8 +91,8 @@ func nsStores(b *testing.B) []struct {
 			b.Cleanup(func() { s.Close() })
 			return counted(s)
 		}},
-		{"memory-fallback", func(b *testing.B) (backend.Store, *countStore) { return counted(casOnly{memory.New()}) }},
-		{"memcached-fallback", func(b *testing.B) (backend.Store, *countStore) {
+		{"memory-fallback", func(b *testing.B) (backend.Store, *nsCountStore) { return counted(casOnly{memory.New()}) }},
+		{"memcached-fallback", func(b *testing.B) (backend.Store, *nsCountStore) {
 			s, err := memcache.New(testserver.Memcached(b))
 			if err != nil {
 				b.Fatal(err)
@@ -103,7 +103,7 @@ func nsStores(b *testing.B) []struct {
 	}
 }
 
-func reportTrips(b *testing.B, fss []*FS, before []Stats, raw *countStore, raw0 int64, ops int) {
+func reportTrips(b *testing.B, fss []*FS, before []Stats, raw *nsCountStore, raw0 int64, ops int) {
 	var trips, conflicts int64
 	for i, f := range fss {
 		st := f.Stats()

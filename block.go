@@ -72,7 +72,6 @@ func (c *core) putFramed(ctx context.Context, frame []byte) (blockRef, error) {
 
 func (c *core) putRecord(ctx context.Context, kind byte, payload, record []byte) (blockRef, error) {
 	ref := newBlockRef()
-	c.stats.blockPuts.Add(1)
 	if _, err := backend.Put(ctx, c.blocks, c.blockKey(ref), record); err != nil {
 		if errors.Is(err, backend.ErrNoSpace) {
 			return blockRef{}, fmt.Errorf("put block %s: %w (%w)", c.blockKey(ref), syscall.ENOSPC, err)
@@ -126,7 +125,6 @@ func (c *core) getBlock(ctx context.Context, kind byte, ref blockRef) ([]byte, e
 func (c *core) getBlockNoCache(ctx context.Context, kind byte, ref blockRef) ([]byte, error) {
 	key := c.blockKey(ref)
 	v, err := c.shared(ctx, key, func(ctx context.Context) (any, error) {
-		c.stats.blockGets.Add(1)
 		b, _, err := c.blocks.Get(ctx, key)
 		if errors.Is(err, backend.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %s", errBlockMissing, key)
@@ -191,7 +189,6 @@ func (c *core) fetchBlocks(ctx context.Context, refs []blockRef) (map[blockRef][
 	for i, r := range missing {
 		keys[i] = c.blockKey(r)
 	}
-	c.stats.blockGets.Add(1)
 	items, err := backend.GetMulti(ctx, c.blocks, keys)
 	if err != nil {
 		return nil, fmt.Errorf("get %d blocks: %w", len(keys), err)
@@ -225,8 +222,10 @@ func (c *core) freeBlocks(ctx context.Context, refs []blockRef) {
 	}
 	ctx, cancel := c.background(ctx) // from now: a queued free expires too
 	c.frees.Add(1)
+	c.stats.frees.Add(1)
 	go func() {
 		defer c.frees.Done()
+		defer c.stats.frees.Add(-1)
 		defer cancel()
 		select {
 		case c.freeSem <- struct{}{}:
@@ -235,7 +234,6 @@ func (c *core) freeBlocks(ctx context.Context, refs []blockRef) {
 		}
 		defer func() { <-c.freeSem }()
 		c.parallel(ctx, len(refs), func(ctx context.Context, i int) error {
-			c.stats.blockDeletes.Add(1)
 			_ = c.blocks.Delete(ctx, c.blockKey(refs[i]), backend.AnyVersion)
 			return nil
 		})

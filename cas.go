@@ -86,7 +86,7 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 					missing++
 				}
 				ci, fresh = latest, true
-				if err := backoff(ctx, attempt+1); err != nil {
+				if err := c.backoff(ctx, attempt+1); err != nil {
 					return nil, err
 				}
 				continue
@@ -94,7 +94,6 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 			return nil, err
 		}
 		val := encodeInode(n)
-		c.stats.inodeCAS.Add(1)
 		ver, err := c.inodes.CAS(ctx, key, ci.ver, val)
 		if err == nil {
 			c.putInode(n, ver)
@@ -119,7 +118,7 @@ func (c *core) update(ctx context.Context, ino uint64, fn func(t *tx, n *inode) 
 		}
 		c.stats.conflicts.Add(1)
 		c.freeBlocks(ctx, t.written)
-		if err := backoff(ctx, attempt); err != nil {
+		if err := c.backoff(ctx, attempt); err != nil {
 			return nil, err
 		}
 		if ci, err = c.getInode(ctx, ino, 0); err != nil {

@@ -150,7 +150,7 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 				}
 				lastVers = vers
 				fresh = true
-				if err := backoff(ctx, attempt+1); err != nil {
+				if err := c.backoff(ctx, attempt+1); err != nil {
 					return err
 				}
 				continue
@@ -168,7 +168,7 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 			}
 			if stale {
 				if fresh {
-					if err := backoff(ctx, attempt+1); err != nil {
+					if err := c.backoff(ctx, attempt+1); err != nil {
 						return err
 					}
 				}
@@ -184,7 +184,6 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 		if len(ops) == 0 {
 			return nil
 		}
-		c.stats.inodeCAS.Add(1)
 		vers, err := backend.Commit(ctx, c.inodes, ops)
 		if err == nil {
 			for i, ino := range t.order {
@@ -240,7 +239,7 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 				}
 			}
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := c.backoff(ctx, attempt); err != nil {
 			return err
 		}
 		fresh = true
@@ -294,7 +293,6 @@ func (c *core) settle(ctx context.Context, ops []backend.Op) bool {
 		return false
 	}
 	there := func() (bool, error) {
-		c.stats.inodeGets.Add(1)
 		v, _, err := c.inodes.Get(ctx, ops[probe].Key)
 		if errors.Is(err, backend.ErrNotFound) {
 			return false, nil
@@ -302,7 +300,7 @@ func (c *core) settle(ctx context.Context, ops []backend.Op) bool {
 		return err == nil && bytes.Equal(v, ops[probe].Value), err
 	}
 	for attempt := 0; attempt < 4; attempt++ {
-		if err := backoff(ctx, attempt); err != nil {
+		if err := c.backoff(ctx, attempt); err != nil {
 			return false
 		}
 		ok, err := there()
@@ -312,7 +310,6 @@ func (c *core) settle(ctx context.Context, ops []backend.Op) bool {
 		if ok {
 			return true
 		}
-		c.stats.inodeCAS.Add(1)
 		_, err = backend.Commit(ctx, c.inodes, ops)
 		switch {
 		case err == nil:

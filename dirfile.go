@@ -71,6 +71,7 @@ func (d *Dir) Stat() (fs.FileInfo, error) {
 	d.mu.Lock()
 	closed := d.closed
 	d.mu.Unlock()
+	d.c.stats.op("stat")
 	if closed {
 		return nil, &fs.PathError{Op: "stat", Path: d.name, Err: fs.ErrClosed}
 	}
@@ -88,6 +89,7 @@ func (d *Dir) Stat() (fs.FileInfo, error) {
 func (d *Dir) ReadDir(n int) ([]fs.DirEntry, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.c.stats.op("readdir")
 	if d.closed {
 		return nil, &fs.PathError{Op: "readdir", Path: d.name, Err: fs.ErrClosed}
 	}
@@ -110,6 +112,7 @@ func (d *Dir) ReadDir(n int) ([]fs.DirEntry, error) {
 func (d *Dir) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.c.stats.op("close")
 	if d.closed {
 		return &fs.PathError{Op: "close", Path: d.name, Err: fs.ErrClosed}
 	}

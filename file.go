@@ -73,6 +73,7 @@ func (f *File) Name() string { return f.name }
 func (f *File) Ino() uint64 { return f.ino }
 
 func (f *File) check(op string, write bool) error {
+	f.c.stats.op(op)
 	if f.closed {
 		return f.pathErr(op, fs.ErrClosed)
 	}
@@ -105,6 +106,7 @@ func (f *File) Read(p []byte) (int, error) {
 	}
 	n, err := f.readAt(p, f.off)
 	f.off += int64(n)
+	f.c.stats.bytesRead.Add(int64(n))
 	return n, err
 }
 
@@ -119,7 +121,9 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, f.pathErr("read", syscall.EINVAL)
 	}
-	return f.readAt(p, off)
+	n, err := f.readAt(p, off)
+	f.c.stats.bytesRead.Add(int64(n))
+	return n, err
 }
 
 // Write writes p at the current offset (at the end of the file with
@@ -138,10 +142,12 @@ func (f *File) Write(p []byte) (int, error) {
 			return 0, f.pathErr("write", err)
 		}
 		f.off = int64(f.o.size)
+		f.c.stats.bytesWritten.Add(int64(len(p)))
 		return len(p), f.pathErr("write", f.syncWrite(ctx))
 	}
 	n, err := f.o.writeAt(ctx, f.bg(), p, f.off)
 	f.off += int64(n)
+	f.c.stats.bytesWritten.Add(int64(n))
 	if err == nil {
 		err = f.syncWrite(ctx)
 	}
@@ -163,6 +169,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	ctx, cancel := f.ctx()
 	defer cancel()
 	n, err := f.o.writeAt(ctx, f.bg(), p, off)
+	f.c.stats.bytesWritten.Add(int64(n))
 	if err == nil {
 		err = f.syncWrite(ctx)
 	}
@@ -258,6 +265,7 @@ func (f *File) Stat() (fs.FileInfo, error) {
 	f.lock()
 	defer f.unlock()
 	o := f.o
+	f.c.stats.op("stat")
 	if f.closed {
 		return nil, f.pathErr("stat", fs.ErrClosed)
 	}
@@ -305,6 +313,7 @@ func (f *File) Chown(uid, gid int) error {
 func (f *File) setattr(op string, a *SetAttr) error {
 	f.lock()
 	defer f.unlock()
+	f.c.stats.op(op)
 	if f.closed {
 		return f.pathErr(op, fs.ErrClosed)
 	}
@@ -333,6 +342,7 @@ func (f *File) ReadDir(n int) ([]fs.DirEntry, error) {
 func (f *File) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.c.stats.op("close")
 	if f.closed {
 		return f.pathErr("close", fs.ErrClosed)
 	}

@@ -46,6 +46,7 @@ func pathErr(op, name string, err error) error {
 
 // begin validates name and returns the operation's context.
 func (f *FS) begin(op, name string) (context.Context, context.CancelFunc, error) {
+	f.c.stats.op(op)
 	if f.c.closed.Load() {
 		return nil, nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrClosed}
 	}

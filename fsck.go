@@ -25,6 +25,10 @@ type FsckOptions struct {
 	// live client may be about to link them (a create in flight, a commit
 	// being published). Default 1 hour.
 	Grace time.Duration
+	// Progress, if set, is called with the run's progress at most a few
+	// times a second, and once at the end (Phase "done"); with GC, after
+	// the garbage blocks are deleted. It runs on Fsck's goroutine.
+	Progress func(FsckProgress)
 }
 
 // Problem is one inconsistency Fsck found.
@@ -92,6 +96,7 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 	if err := c.damagedIntent(ctx); err != nil {
 		r.problem("intent", 0, "damaged rename intent: %v", err)
 	}
+	pm := newFsckMeter(o.Progress)
 	type dirInfo struct {
 		ino    uint64
 		parent uint64
@@ -188,6 +193,7 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 		var absent []uint64
 		var deadDirs []judged
 		for _, e := range ents {
+			pm.tick("walk", r.Dirs+r.Files+r.Symlinks, len(live), 0)
 			if e.typ == typeDir {
 				subdirs[d.ino]++ // as the entry says: the count is of entries
 			}
@@ -302,6 +308,7 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 		return nil
 	})
 	if errors.Is(err, errors.ErrUnsupported) {
+		pm.done(r, len(inodes), 0)
 		return r, nil
 	}
 	if err != nil {
@@ -309,10 +316,13 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 	}
 	r.Listed = true
 	var orphans []judged
+	checked := len(inodes)
 	for _, ino := range allInodes {
 		if _, ok := inodes[ino]; ok || seen[ino] > 0 {
 			continue
 		}
+		checked++
+		pm.tick("orphans", checked, len(live), 0)
 		ci, err := c.getInode(ctx, ino, 0)
 		if errors.Is(err, syscall.ENOENT) {
 			continue
@@ -382,15 +392,22 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 		if !live[ref] && ref.born().Before(cutoff) {
 			garbage = append(garbage, ref)
 		}
+		pm.tick("garbage", checked, len(live), len(garbage))
 		return nil
 	})
 	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		return nil, fmt.Errorf("fsck: listing blocks: %w", err)
 	}
 	r.GarbageBlocks = len(garbage)
+	deleted := 0
 	if o.GC {
 		c.freeBlocks(ctx, garbage)
+		if o.Progress != nil {
+			c.waitFrees()
+			deleted = len(garbage)
+		}
 	}
+	pm.done(r, checked, deleted)
 	return r, nil
 }
 
@@ -420,7 +437,6 @@ func (c *core) repair(ctx context.Context, r *FsckReport, puts, checks []judged,
 	for _, ino := range absent {
 		ops = append(ops, backend.Op{Key: c.inodeKey(ino), Old: backend.NoVersion, Check: true})
 	}
-	c.stats.inodeCAS.Add(1)
 	vers, err := backend.Commit(ctx, c.inodes, ops)
 	if err != nil && !errors.Is(err, backend.ErrConflict) && c.settle(ctx, ops) {
 		err, vers = nil, nil
@@ -482,7 +498,6 @@ func (c *core) deleteOrphan(ctx context.Context, r *FsckReport, j judged) {
 	} else {
 		werr = c.treeRefs(ctx, j.n, func(ref blockRef, _ byte) error { refs = append(refs, ref); return nil })
 	}
-	c.stats.inodeDeletes.Add(1)
 	err := c.inodes.Delete(ctx, c.inodeKey(j.n.ino), j.ver)
 	c.dropInode(j.n.ino)
 	switch {

@@ -66,6 +66,7 @@ func inoPath(ino uint64) string { return "#" + strconv.FormatUint(ino, 10) }
 // carrying owner (when set) for the inode it creates.
 func (in *Inodes) begin(ctx context.Context, op, path string, owner *Owner) (context.Context, context.CancelFunc, error) {
 	c := in.fs.c
+	c.stats.op(op)
 	if c.closed.Load() {
 		return nil, nil, &fs.PathError{Op: op, Path: path, Err: fs.ErrClosed}
 	}

@@ -28,11 +28,13 @@ type cachedInode struct {
 // ENOENT.
 func (c *core) getInode(ctx context.Context, ino uint64, maxAge time.Duration) (*cachedInode, error) {
 	if ci := c.cachedInode(ino, maxAge); ci != nil {
+		c.stats.attrHits.Add(1)
 		return ci, nil
+	} else if maxAge != 0 {
+		c.stats.attrMisses.Add(1)
 	}
 	key := c.inodeKey(ino)
 	fetch := func(ctx context.Context) (any, error) {
-		c.stats.inodeGets.Add(1)
 		start := nanotime()
 		b, ver, err := c.inodes.Get(ctx, key)
 		if errors.Is(err, backend.ErrNotFound) {

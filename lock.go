@@ -153,7 +153,6 @@ func apply(ls []lockEnt, req lockEnt) []lockEnt {
 // readLocks reads inode ino's lock table.
 func (c *core) readLocks(ctx context.Context, ino uint64) ([]lockEnt, backend.Version, error) {
 	key := c.lockKey(ino)
-	c.stats.inodeGets.Add(1)
 	b, ver, err := c.inodes.Get(ctx, key)
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil, backend.NoVersion, nil
@@ -174,14 +173,12 @@ func (c *core) writeLocks(ctx context.Context, ino uint64, ver backend.Version, 
 		if ver == backend.NoVersion {
 			return backend.NoVersion, nil
 		}
-		c.stats.inodeDeletes.Add(1)
 		err := c.inodes.Delete(ctx, key, ver)
 		if errors.Is(err, backend.ErrNotFound) {
 			err = backend.ErrConflict
 		}
 		return backend.NoVersion, err
 	}
-	c.stats.inodeCAS.Add(1)
 	nv, err := c.inodes.CAS(ctx, key, ver, encodeLocks(ls))
 	if errors.Is(err, backend.ErrTooLarge) {
 		return 0, fmt.Errorf("lock table %s: %w", key, syscall.ENOLCK)
@@ -302,7 +299,7 @@ func (c *core) setLock(ctx context.Context, s *session, ino uint64, req lockEnt,
 		case tryStale:
 		case tryRaced:
 			c.stats.conflicts.Add(1)
-			if err := backoff(ctx, attempt); err != nil {
+			if err := c.backoff(ctx, attempt); err != nil {
 				return lockCtxErr(ctx, err)
 			}
 		case tryUnknown:
@@ -505,7 +502,7 @@ func (c *core) dropSession(ctx context.Context, s *session, ino uint64) error {
 		if err == nil || !errors.Is(err, backend.ErrConflict) && attempt > 3 {
 			return err
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := c.backoff(ctx, attempt); err != nil {
 			return err
 		}
 	}

@@ -302,6 +302,7 @@ func (f *File) lockOwner(ctx context.Context, l *Lock) error {
 // lockCtx bounds a lock call by the FS's context as well as ctx (but not by
 // OpTimeout, which a waiting lock would otherwise hit).
 func (f *FS) lockCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	f.c.stats.op("lock")
 	if ctx == nil {
 		ctx = context.Background()
 	}

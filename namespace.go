@@ -37,7 +37,6 @@ func (c *core) newInodeValue(ctx context.Context, mode uint32, parent uint64, co
 func (c *core) newInode(ctx context.Context, mode uint32, parent uint64, content []byte) (*inode, backend.Version, error) {
 	n := c.newInodeValue(ctx, mode, parent, content)
 	for {
-		c.stats.inodeCAS.Add(1)
 		ver, err := c.inodes.CAS(ctx, c.inodeKey(n.ino), backend.NoVersion, encodeInode(n))
 		if errors.Is(err, backend.ErrConflict) {
 			n.ino = newIno()
@@ -326,7 +325,6 @@ func (c *core) destroy(ctx context.Context, ino uint64) error {
 	} else {
 		werr = c.treeRefs(ctx, n, func(r blockRef, _ byte) error { refs = append(refs, r); return nil })
 	}
-	c.stats.inodeDeletes.Add(1)
 	err = c.inodes.Delete(ctx, c.inodeKey(ino), ci.ver)
 	if errors.Is(err, backend.ErrConflict) {
 		// Someone changed it since: look again with the latest version.

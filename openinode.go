@@ -102,6 +102,7 @@ func (o *openInode) buffered() bool { return len(o.dirty) > 0 || len(o.appendb) 
 
 // reset forgets the buffered writes (they are committed, or lost).
 func (o *openInode) reset() {
+	o.c.stats.dirty.Add(-int64(o.dbytes + len(o.appendb)))
 	o.dirty, o.dbytes, o.appendb, o.writeEnd, o.mtime = nil, 0, nil, 0, 0
 }
 

@@ -166,7 +166,6 @@ func (c *core) session(ctx context.Context) (*session, error) {
 		s.id = binary.BigEndian.Uint64(b[:]) | 1
 		s.key = c.sessionKey(s.id)
 		sent := nanotime()
-		c.stats.inodeCAS.Add(1)
 		ver, err := c.inodes.CAS(ctx, s.key, backend.NoVersion, encodeSession(0, timeout))
 		if errors.Is(err, backend.ErrConflict) {
 			continue // an id in use: draw again
@@ -251,10 +250,8 @@ func (s *session) beat() {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout/4)
 	defer cancel()
 	sent := nanotime()
-	s.c.stats.inodeCAS.Add(1)
 	nv, err := s.c.inodes.CAS(ctx, s.key, ver, encodeSession(next, s.timeout))
 	if err != nil && !errors.Is(err, backend.ErrConflict) && !errors.Is(err, backend.ErrNotFound) {
-		s.c.stats.inodeGets.Add(1)
 		b, gv, gerr := s.c.inodes.Get(ctx, s.key)
 		switch {
 		case errors.Is(gerr, backend.ErrNotFound):
@@ -309,7 +306,6 @@ func (s *session) alive(ctx context.Context, id uint64) (bool, error) {
 		}
 	}
 	s.mu.Unlock()
-	c.stats.inodeGets.Add(1)
 	b, ver, err := c.inodes.Get(ctx, key)
 	if errors.Is(err, backend.ErrNotFound) {
 		s.forget(id)
@@ -336,7 +332,6 @@ func (s *session) alive(ctx context.Context, id uint64) (bool, error) {
 	if !expired {
 		return true, nil
 	}
-	c.stats.inodeDeletes.Add(1)
 	err = c.inodes.Delete(ctx, key, ver)
 	switch {
 	case err == nil, errors.Is(err, backend.ErrNotFound):
@@ -396,6 +391,5 @@ func (l *lockState) close() {
 	for _, ino := range inos {
 		_ = s.c.dropSession(ctx, s, ino)
 	}
-	s.c.stats.inodeDeletes.Add(1)
 	_ = s.c.inodes.Delete(ctx, s.key, ver)
 }

@@ -10,6 +10,7 @@ import "io/fs"
 // others Sync returns at once. Like syncfs(2), it covers the filesystem, not
 // one file. Errors are *fs.PathError values for the root, ".".
 func (f *FS) Sync() error {
+	f.c.stats.op("sync")
 	if f.c.closed.Load() {
 		return &fs.PathError{Op: "sync", Path: ".", Err: fs.ErrClosed}
 	}

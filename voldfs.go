@@ -107,41 +107,11 @@ type core struct {
 	open map[uint64]*openInode // inodes with open handles in this process
 
 	closed  atomic.Bool
-	locks   lockState // lock session and its bookkeeping (session.go)
-	stats   counters
+	locks   lockState      // lock session and its bookkeeping (session.go)
+	stats   counters       // stats.go
 	frees   sync.WaitGroup // background block frees
 	freeSem chan struct{}  // bounds concurrent background frees
 	upSem   chan struct{}  // bounds concurrent write-behind uploads
-}
-
-// counters count store round trips, for tests and benchmarks.
-type counters struct {
-	inodeGets, inodeCAS, inodeDeletes, blockGets, blockPuts, blockDeletes, conflicts atomic.Int64
-}
-
-// Stats are cumulative counts of an FS's store operations. Conflicts
-// counts CASes that lost to another writer (and were retried); it is
-// included in InodeCAS.
-type Stats struct {
-	InodeGets, InodeCAS, InodeDeletes  int64
-	BlockGets, BlockPuts, BlockDeletes int64
-	Conflicts                          int64
-	CacheHits, CacheMisses             int64
-}
-
-// Stats returns the store operations this FS has issued so far.
-func (f *FS) Stats() Stats {
-	s := &f.c.stats
-	f.c.cache.mu.Lock()
-	h, m := f.c.cache.hits, f.c.cache.miss
-	f.c.cache.mu.Unlock()
-	return Stats{s.inodeGets.Load(), s.inodeCAS.Load(), s.inodeDeletes.Load(),
-		s.blockGets.Load(), s.blockPuts.Load(), s.blockDeletes.Load(), s.conflicts.Load(), h, m}
-}
-
-// RoundTrips is the total number of store requests in s.
-func (s Stats) RoundTrips() int64 {
-	return s.InodeGets + s.InodeCAS + s.InodeDeletes + s.BlockGets + s.BlockPuts + s.BlockDeletes
 }
 
 func validFSName(name string) bool {
@@ -169,8 +139,6 @@ func newCore(ctx context.Context, s backend.Store, o *Options) (*core, error) {
 		return nil, fmt.Errorf("voldfs: invalid filesystem name %q: %w", name, fs.ErrInvalid)
 	}
 	c := &core{
-		inodes:     s,
-		blocks:     s,
 		name:       name,
 		prefix:     name + "/",
 		attrTTL:    time.Second,
@@ -184,20 +152,24 @@ func newCore(ctx context.Context, s backend.Store, o *Options) (*core, error) {
 		open:       make(map[uint64]*openInode),
 		freeSem:    make(chan struct{}, 4),
 	}
+	blocks := s
 	if o.Blocks != nil {
-		c.blocks = o.Blocks
+		blocks = o.Blocks
 		c.split = o.Blocks != s
 	}
 	native, err := canCommit(ctx, s)
 	if err != nil {
 		return nil, fmt.Errorf("voldfs: probe the store for multi-key commits: %w", err)
 	}
+	// Requests are counted as they reach the stores (stats.go), below
+	// the commit fallback.
+	c.inodes, c.blocks = countStore(s, &c.stats.inodes), countStore(blocks, &c.stats.blocks)
 	if !native {
 		// Namespace changes are multi-inode commits: build them on the
 		// store's CAS. The wrapper reads plain values as they are, so a
 		// filesystem formatted before opens unchanged; blocks never take
 		// part in a commit and stay unwrapped.
-		c.inodes = txn.Wrap(s)
+		c.inodes = txn.Wrap(c.inodes)
 	}
 	if o.AttrTimeout > 0 {
 		c.attrTTL = o.AttrTimeout

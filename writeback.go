@@ -107,6 +107,7 @@ func (o *openInode) writeAt(ctx, bg context.Context, p []byte, off int64) (int, 
 			d.frame = nil
 		}
 		if end := b + chunk; end > len(d.data) {
+			o.c.stats.dirty.Add(int64(end - len(d.data)))
 			o.dbytes += end - len(d.data)
 			if end > cap(d.data) {
 				// Grow geometrically up to the block size (a small file
@@ -162,6 +163,7 @@ func (o *openInode) appendWrite(ctx context.Context, p []byte) error {
 		return syscall.EFBIG
 	}
 	o.appendb = append(o.appendb, p...)
+	o.c.stats.dirty.Add(int64(len(p)))
 	o.size += uint64(len(p))
 	o.mtime = now()
 	if len(o.appendb) >= o.c.wbuf {
@@ -242,6 +244,7 @@ func (o *openInode) dirtyFor(ctx context.Context, idx uint64) (*dirtyBlock, erro
 	d.data = append(make([]byte, 0, len(src)), src...)
 	d.base, d.inline = base, inline
 	o.dbytes += len(d.data)
+	o.c.stats.dirty.Add(int64(len(d.data)))
 	o.dirty[idx] = d
 	return d, nil
 }

@@ -1,17 +1,39 @@
 // Command voldfs-mount mounts a voldfs filesystem with FUSE.
 //
-//	voldfs-mount [-store URL] [-name FS] [-ro] [-debug] [-o OPTIONS] MOUNTPOINT
-//	voldfs-mount [-store URL] [-name FS] -fsck
+//	voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-o OPTIONS] MOUNTPOINT
+//	voldfs-mount [-store URL] [-blocks URL] [-name FS] -fsck [-repair] [-gc]
 //
-// The store URL is bolt:PATH (an embedded single-process store; the default
-// is bolt:voldfs.db), mem: (in memory, gone at unmount), or
-// memcache://HOST:PORT[,HOST:PORT...]. A store without a filesystem of that
-// name is formatted first. The program runs in the foreground and unmounts on
-// SIGINT or SIGTERM. -o takes a comma-separated list of mount options;
-// allow_other lets other users in (it needs user_allow_other in
-// /etc/fuse.conf when not run as root). The kernel always checks
-// permissions itself (default_permissions): voldfs stores modes and owners
-// but does not enforce them.
+// The store URL is any scheme of the store packages stores.go imports (see
+// backend.OpenURL and each package's Scheme): bolt:PATH (an embedded
+// single-process store; the default is bolt:voldfs.db; bolt:///ABS/PATH is
+// an absolute path, bolt://NAME an error), mem: (in memory, gone at
+// unmount), memcache://HOST:PORT[,HOST:PORT...],
+// etcd://HOST:PORT[,HOST:PORT...][/PREFIX], redis://HOST:PORT[/DB] or
+// redis+cluster://HOST:PORT[,HOST:PORT...]; options are query parameters
+// (bolt:voldfs.db?sync=always). -blocks names a second store for the data
+// blocks, fixed when the filesystem is formatted. A store without a
+// filesystem of that name is formatted first (unless -ro or -fsck). The
+// program runs in the foreground and unmounts on SIGINT or SIGTERM. -o
+// takes a comma-separated list of mount options; allow_other lets other
+// users in (it needs user_allow_other in /etc/fuse.conf when not run as
+// root). The kernel always checks permissions itself (default_permissions):
+// voldfs stores modes and owners but does not enforce them.
+//
+// # Messages
+//
+// Everything the program says goes to stderr, one line each: that it
+// formatted a new filesystem, that it mounted it (the filesystem, its store
+// and the mountpoint), that it unmounted it, or what went wrong. The exit
+// status is 0 after a clean unmount (or a clean -fsck), 1 when the store,
+// the mount or the check failed, and 2 when the command line is wrong: a
+// flag, a missing or extra argument, a store URL (a usage error adds the
+// synopsis). A mount the kernel refuses reports fusermount3's own message
+// and its exit status. Store pairings are checked before the blocks store
+// is opened: -blocks on a filesystem formatted without it, or none on one
+// formatted with it, is refused in plain words, and a refusal removes any
+// bolt file the run created. -fsck -gc refuses a store that cannot list its
+// keys (memcached), and -fsck says when orphans and garbage could not be
+// looked for.
 //
 // The program is thin: every filesystem behaviour comes from package voldfs
 // through its inode-level API; this package translates FUSE requests and

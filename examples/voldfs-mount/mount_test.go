@@ -752,37 +752,6 @@ func TestTwoMounts(t *testing.T) {
 	}
 }
 
-// TestMountErrors: a missing or busy mountpoint and an unusable store are
-// one-line errors and exit status 1.
-func TestMountErrors(t *testing.T) {
-	requireFUSE(t)
-	dir := t.TempDir()
-	db := filepath.Join(dir, "x.db")
-	_, busy := testMount(t, "mem:")
-	cases := []struct {
-		name string
-		args []string
-		want string
-	}{
-		{"missing mountpoint", []string{"-store", "mem:", filepath.Join(dir, "nope")}, "no such file"},
-		{"busy mountpoint", []string{"-store", "mem:", busy}, "busy"},
-		{"file as mountpoint", []string{"-store", "mem:", db}, "not a directory"},
-		{"bad store URL", []string{"-store", "ftp://x", dir}, "unknown scheme"},
-		{"unreachable memcached", []string{"-store", "memcache://127.0.0.1:1", dir}, "127.0.0.1:1"},
-	}
-	os.WriteFile(db, nil, 0o644)
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var stderr bytes.Buffer
-			code := run(c.args, &stderr)
-			msg := stderr.String()
-			if code != 1 || !strings.Contains(msg, c.want) || strings.Count(msg, "\n") != 1 {
-				t.Errorf("run %v: exit %d, stderr %q; want exit 1 and one line with %q", c.args, code, msg, c.want)
-			}
-		})
-	}
-}
-
 // TestSignal runs the binary and stops it with SIGINT and SIGTERM: it
 // unmounts and exits 0, and the data stays in the store.
 func TestSignal(t *testing.T) {
