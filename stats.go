@@ -12,9 +12,10 @@ import (
 // its stores, how its caches did, and what it has in flight. Every field
 // but the gauges (Uploads, Frees, DirtyBytes, OpenInodes) is cumulative
 // since Open or Format, so the difference of two Stats measures what
-// happened between them. Store requests are counted as they reach the
-// store, below the multi-key commit fallback (package backend/txn): on a
-// store without native commits one namespace change is several CASes.
+// happened between them. Every view of one opened filesystem (WithContext,
+// Sub) shares them. Store requests are counted as they reach the store,
+// below the multi-key commit fallback (package backend/txn): on a store
+// without native commits one namespace change is several CASes.
 type Stats struct {
 	// Ops counts the calls of the public API by kind: the names in
 	// OpKinds ("open", "read", "write", "stat", ...). A call that fails
@@ -26,9 +27,9 @@ type Stats struct {
 	// set a store for blocks).
 	Inodes, Blocks StoreStats
 
-	// Conflicts counts inode CASes and commits that lost to another writer
-	// and were retried (the store's refusals, these and others, are
-	// Inodes.Conflicts and Blocks.Conflicts).
+	// Conflicts counts inode CASes, commits and lock-table updates that
+	// lost to another writer and were retried (the store's refusals, these
+	// and others, are Inodes.Conflicts and Blocks.Conflicts).
 	Conflicts int64
 	// Retries counts the backoffs before a retry: after a conflict, a
 	// block freed under a commit being built, or an unknown store outcome
@@ -49,8 +50,9 @@ type Stats struct {
 	// wrote to Files (the store's side is Inodes/Blocks BytesIn/BytesOut).
 	BytesRead, BytesWritten int64
 
-	// Uploads is the number of block uploads running in the background
-	// (write-behind of full blocks); Frees the number of background batches
+	// Uploads is the number of background block uploads (write-behind of
+	// full blocks) started and not finished, running or waiting for one of
+	// the Parallelism slots; Frees the number of background batches
 	// of replaced blocks waiting to be deleted or being deleted; DirtyBytes
 	// the bytes open Files buffer for write-back (the blocks their writes
 	// change, and appends) until they commit; OpenInodes the inodes with
@@ -142,7 +144,7 @@ func (f *FS) Stats() Stats {
 		AttrCacheMisses: s.attrMisses.Load(),
 		BytesRead:       s.bytesRead.Load(),
 		BytesWritten:    s.bytesWritten.Load(),
-		Uploads:         int64(len(c.upSem)),
+		Uploads:         s.uploads.Load(),
 		Frees:           s.frees.Load(),
 		DirtyBytes:      s.dirty.Load(),
 	}
@@ -173,7 +175,7 @@ type counters struct {
 	conflicts, retries      atomic.Int64
 	attrHits, attrMisses    atomic.Int64
 	bytesRead, bytesWritten atomic.Int64
-	frees, dirty            atomic.Int64
+	uploads, frees, dirty   atomic.Int64
 }
 
 // op counts one call of the public API operation op (its *fs.PathError
@@ -486,7 +488,13 @@ type listPart struct{ c *counted }
 
 func (p listPart) List(ctx context.Context, prefix string, fn func(key string) error) error {
 	p.c.n.lists.Add(1)
-	err := backend.List(ctx, p.c.s, prefix, fn)
-	p.c.n.done(err)
+	var stopped error // fn's own error, which is no store failure
+	err := backend.List(ctx, p.c.s, prefix, func(key string) error {
+		stopped = fn(key)
+		return stopped
+	})
+	if stopped == nil || !errors.Is(err, stopped) {
+		p.c.n.done(err)
+	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,11 @@ func TestCountStoreInterfaces(t *testing.T) {
 			assert.ErrorIs(t, err, backend.ErrConflict)
 			_, _, err = w.Get(ctx, key+"-missing")
 			assert.ErrorIs(t, err, backend.ErrNotFound)
+			if l2 {
+				stop := errors.New("stop")
+				err := backend.List(ctx, w, key, func(string) error { return stop })
+				assert.ErrorIs(t, err, stop)
+			}
 			require.NoError(t, w.Delete(ctx, key, backend.AnyVersion))
 
 			st := n.load()
@@ -93,7 +99,8 @@ func TestCountStoreInterfaces(t *testing.T) {
 			assert.Equal(t, int64(2), st.Gets)
 			assert.Equal(t, int64(1), st.Deletes)
 			assert.Equal(t, int64(1), st.Conflicts)
-			assert.Zero(t, st.Errors, "a missing key is no error")
+			assert.Zero(t, st.Errors, "a missing key, a listing its callback stopped: no errors")
+			assert.Equal(t, map[bool]int64{true: 1}[l1], st.Lists)
 			assert.Equal(t, int64(3), st.BytesIn)
 			assert.Equal(t, int64(4), st.BytesOut)
 			assert.Equal(t, map[bool]int64{true: 1}[c1], st.Commits)
@@ -276,4 +283,57 @@ func TestFsckProgress(t *testing.T) {
 	assert.Equal(t, 1, last.Deleted)
 	_, _, err = f.c.blocks.Get(context.Background(), f.c.blockKey(ref))
 	assert.ErrorIs(t, err, backend.ErrNotFound, "deleted before the last call")
+}
+
+// BenchmarkCountStore measures what the counting wrapper adds to a store
+// request: go test -run x -bench CountStore -benchmem.
+func BenchmarkCountStore(b *testing.B) {
+	ctx := context.Background()
+	mem := memory.New()
+	_, err := mem.CAS(ctx, "k", backend.NoVersion, make([]byte, 80)) // an inode's size
+	require.NoError(b, err)
+	var n storeCounters
+	for _, s := range []struct {
+		name string
+		s    backend.Store
+	}{{"raw", mem}, {"counted", countStore(mem, &n)}} {
+		b.Run(s.name, func(b *testing.B) {
+			for range b.N {
+				if _, _, err := s.s.Get(ctx, "k"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// heldPuts holds every block Put until gate is closed.
+type heldPuts struct {
+	*memory.Store
+	gate chan struct{}
+}
+
+func (g heldPuts) Put(ctx context.Context, key string, value []byte) (backend.Version, error) {
+	if strings.Contains(key, "/b/") {
+		<-g.gate
+	}
+	return g.Store.Put(ctx, key, value)
+}
+
+// TestStatsUploads: full blocks written to an open file upload in the
+// background, and show in Uploads until the uploads finish.
+func TestStatsUploads(t *testing.T) {
+	g := heldPuts{memory.New(), make(chan struct{})}
+	f, err := Format(context.Background(), g, &Options{BlockSize: 4096})
+	require.NoError(t, err)
+	defer f.Close()
+	file, err := f.Create("f")
+	require.NoError(t, err)
+	_, err = file.Write(bytes.Repeat([]byte("u"), 3*4096))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, f.Stats().Uploads, int64(2), "full blocks past the first (which may end inline) upload behind")
+	close(g.gate)
+	require.NoError(t, file.Close())
+	assert.Zero(t, f.Stats().Uploads)
+	assert.GreaterOrEqual(t, f.Stats().Blocks.Puts, int64(3))
 }

@@ -181,8 +181,10 @@ func (o *openInode) writeBehind(ctx context.Context, d *dirtyBlock) {
 	}
 	d.inflight = done
 	ctx, cancel := c.background(ctx) // bounded: a commit waits for it (settle)
+	c.stats.uploads.Add(1)
 	go func() {
 		defer close(done)
+		defer c.stats.uploads.Add(-1)
 		defer cancel()
 		select {
 		case c.upSem <- struct{}{}:

@@ -1,6 +1,6 @@
 // Command voldfs-mount mounts a voldfs filesystem with FUSE.
 //
-//	voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-o OPTIONS] MOUNTPOINT
+//	voldfs-mount [-store URL] [-blocks URL] [-name FS] [-ro] [-debug] [-o OPTIONS] [-metrics ADDR] MOUNTPOINT
 //	voldfs-mount [-store URL] [-blocks URL] [-name FS] -fsck [-repair] [-gc]
 //
 // The store URL is any scheme of the store packages stores.go imports (see
@@ -38,6 +38,16 @@
 // The program is thin: every filesystem behaviour comes from package voldfs
 // through its inode-level API; this package translates FUSE requests and
 // library errors (to errno values; anything unknown or corrupt is EIO).
+//
+// # Metrics
+//
+// -metrics ADDR (such as 127.0.0.1:9100) serves the library's counters
+// (voldfs.Stats: calls by kind, store requests by kind and store, conflicts,
+// retries, cache hits, bytes, background work in flight) over HTTP, with no
+// authentication: Prometheus text at /metrics and expvar JSON at
+// /debug/vars. SIGUSR1 prints a one-line summary of the counters, and the
+// unmount prints one for the whole run. A long -fsck prints a progress line
+// at most once a second.
 //
 // # Consistency and caching
 //

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -190,4 +191,45 @@ func waitLine(t *testing.T, b *lockedBuffer, prefix string) string {
 	}
 	t.Fatalf("no line %q in %q", prefix, b.String())
 	return ""
+}
+
+// TestStatsReporter runs the reporter in this process (under -race in CI):
+// scrapes while the FS works, a SIGUSR1 line, the closing line, and a
+// second close that does nothing.
+func TestStatsReporter(t *testing.T) {
+	f, err := voldfs.Format(context.Background(), memory.New(), nil)
+	require.NoError(t, err)
+	defer f.Close()
+	out := &lockedBuffer{}
+	r, err := newStatsReporter("127.0.0.1:0", out)
+	require.NoError(t, err)
+	r.run(f)
+	url := "http://" + r.ln.Addr().String()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			f.WriteFile(fmt.Sprint("f", i%5), []byte("data"), 0o644)
+		}
+	}()
+	for range 5 {
+		resp, err := http.Get(url + "/metrics")
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		parseProm(t, string(b))
+	}
+	<-done
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGUSR1))
+	waitLine(t, out, "voldfs-mount: stats over ")
+	r.close()
+	r.close()
+	assert.Equal(t, 1, strings.Count(out.String(), "at unmount: "), out.String())
+	assert.Contains(t, out.String(), "write 50")
+	_, err = http.Get(url + "/metrics")
+	assert.Error(t, err, "the server is closed")
+
+	_, err = newStatsReporter("127.0.0.1:-1", out)
+	assert.ErrorContains(t, err, "-metrics")
 }

@@ -8,4 +8,5 @@ import (
 	_ "github.com/voldfs/voldfs/backend/memcache"
 	_ "github.com/voldfs/voldfs/backend/memory"
 	_ "github.com/voldfs/voldfs/backend/redis"
+	_ "github.com/voldfs/voldfs/backend/s3"
 )
