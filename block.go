@@ -112,17 +112,24 @@ func (c *core) getBlock(ctx context.Context, kind byte, ref blockRef) ([]byte, e
 	if p, ok := c.cache.get(ref); ok {
 		return p, nil
 	}
-	p, err := c.getBlockNoCache(ctx, kind, ref)
+	p, err := c.readBlock(ctx, kind, ref, true)
 	if err != nil {
 		return nil, err
 	}
-	c.cache.add(ref, p)
+	c.cache.add(ref, p) // if the shared read was a getBlockNoCache
 	return p, nil
 }
 
 // getBlockNoCache reads a block from the store; concurrent reads of one
 // block share one request.
 func (c *core) getBlockNoCache(ctx context.Context, kind byte, ref blockRef) ([]byte, error) {
+	return c.readBlock(ctx, kind, ref, false)
+}
+
+// readBlock reads a block from the store, sharing the read with concurrent
+// readers. With cache set the read caches the payload before it ends, so a
+// reader arriving just after it finds the block cached.
+func (c *core) readBlock(ctx context.Context, kind byte, ref blockRef, cache bool) ([]byte, error) {
 	key := c.blockKey(ref)
 	v, err := c.shared(ctx, key, func(ctx context.Context) (any, error) {
 		b, _, err := c.blocks.Get(ctx, key)
@@ -132,7 +139,11 @@ func (c *core) getBlockNoCache(ctx context.Context, kind byte, ref blockRef) ([]
 		if err != nil {
 			return nil, fmt.Errorf("get block %s: %w", key, err)
 		}
-		return openBlock(kind, key, b)
+		p, err := openBlock(kind, key, b)
+		if err == nil && cache {
+			c.cache.add(ref, p)
+		}
+		return p, err
 	})
 	if err != nil {
 		return nil, err

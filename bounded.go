@@ -28,11 +28,18 @@ func (c *core) shared(ctx context.Context, key string, fetch func(ctx context.Co
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	ch := c.flight.DoChan(key, func() (any, error) {
+	run := func() (any, error) {
 		fctx, cancel := c.background(ctx)
 		defer cancel()
 		return fetch(fctx)
-	})
+	}
+	if ctx.Done() == nil {
+		// A caller that never gives up may wait in the call itself (no
+		// goroutine hop); callers with deadlines still join it below.
+		v, err, _ := c.flight.Do(key, run)
+		return v, err
+	}
+	ch := c.flight.DoChan(key, run)
 	select {
 	case r := <-ch:
 		return r.Val, r.Err
