@@ -513,6 +513,14 @@ func (c *core) dropEntries(ctx context.Context, r *FsckReport, d *judged, ents [
 // deleteOrphan deletes an unreachable inode whose last link went, and its
 // blocks, if it still has the version it was judged at.
 func (c *core) deleteOrphan(ctx context.Context, r *FsckReport, j judged) {
+	if j.n.flags&flagShared != 0 {
+		// Its blocks may be shared: the delete and its count changes
+		// are one commit, and only blocks no other file holds are freed.
+		if err := c.destroyShared(ctx, &cachedInode{n: j.n, ver: j.ver}); err == nil {
+			r.Repaired++
+		}
+		return
+	}
 	var refs []blockRef
 	var werr error
 	if j.n.isDir() {
@@ -520,7 +528,9 @@ func (c *core) deleteOrphan(ctx context.Context, r *FsckReport, j judged) {
 	} else {
 		werr = c.treeRefs(ctx, j.n, func(ref blockRef, _ byte) error { refs = append(refs, ref); return nil })
 	}
-	err := c.inodes.Delete(ctx, c.inodeKey(j.n.ino), j.ver)
+	// Fenced like any destroy: a snapshot that holds the inode keeps its
+	// record (snapshot.go).
+	err := c.deleteInode(ctx, c.inodeKey(j.n.ino), j.ver, j.n, nil)
 	c.dropInode(j.n.ino)
 	switch {
 	case err == nil:
