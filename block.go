@@ -120,19 +120,26 @@ func (c *core) getBlock(ctx context.Context, kind byte, ref blockRef) ([]byte, e
 	if p, ok := c.cache.get(ref); ok {
 		return p, nil
 	}
-	p, err := c.getBlockNoCache(ctx, kind, ref)
+	p, err := c.readBlock(ctx, kind, ref, true)
 	if err != nil {
 		return nil, err
 	}
-	c.cache.add(ref, p)
+	c.cache.add(ref, p) // if the shared read was a getBlockNoCache
 	return p, nil
 }
 
 // getBlockNoCache reads a block from the store; concurrent reads of one
 // block share one request.
 func (c *core) getBlockNoCache(ctx context.Context, kind byte, ref blockRef) ([]byte, error) {
+	return c.readBlock(ctx, kind, ref, false)
+}
+
+// readBlock reads a block from the store, sharing the read with concurrent
+// readers. With cache set the read caches the payload before it ends, so a
+// reader arriving just after it finds the block cached.
+func (c *core) readBlock(ctx context.Context, kind byte, ref blockRef, cache bool) ([]byte, error) {
 	key := c.blockKey(ref)
-	v, err, _ := c.flight.Do(key, func() (any, error) {
+	v, err := c.shared(ctx, key, func(ctx context.Context) (any, error) {
 		b, _, err := c.blocks.Get(ctx, key)
 		if errors.Is(err, backend.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %s", errBlockMissing, key)
@@ -140,7 +147,11 @@ func (c *core) getBlockNoCache(ctx context.Context, kind byte, ref blockRef) ([]
 		if err != nil {
 			return nil, fmt.Errorf("get block %s: %w", key, err)
 		}
-		return openBlock(kind, key, b)
+		p, err := openBlock(kind, key, b)
+		if err == nil && cache {
+			c.cache.add(ref, p)
+		}
+		return p, err
 	})
 	if err != nil {
 		return nil, err
@@ -229,13 +240,18 @@ func (c *core) freeBlocks(ctx context.Context, refs []blockRef) {
 		c.cache.remove(r)
 		c.dirCache.remove(r)
 	}
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := c.background(ctx) // from now: a queued free expires too
 	c.frees.Add(1)
 	c.stats.frees.Add(1)
 	go func() {
 		defer c.frees.Done()
 		defer c.stats.frees.Add(-1)
-		c.freeSem <- struct{}{}
+		defer cancel()
+		select {
+		case c.freeSem <- struct{}{}:
+		case <-ctx.Done():
+			return // the blocks stay: garbage that fsck collects
+		}
 		defer func() { <-c.freeSem }()
 		c.parallel(ctx, len(refs), func(ctx context.Context, i int) error {
 			_ = c.blocks.Delete(ctx, c.blockKey(refs[i]), backend.AnyVersion)

@@ -1,6 +1,7 @@
 package voldfs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -144,9 +145,10 @@ func (t *mtx) maxStamp() uint64 {
 // derive everything from the inodes it reads through t: it runs again on a
 // conflict. An error from fn ends the update (a refusal judged on cached
 // copies is judged again on the latest versions); errNoChange ends it
-// successfully without a write. An error wrapping errOutcomeUnknown means
-// the commit may or may not have been applied: the caller resolves it by
-// reading, never by undoing.
+// successfully without a write. A commit whose outcome is unknown is
+// settled by reading (settle); an error wrapping errOutcomeUnknown means it
+// could not be: the commit may or may not have been applied, and the
+// caller must not undo or guess.
 func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 	fresh := false
 	missing := 0
@@ -171,18 +173,25 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 				}
 				continue
 			}
-			if !fresh {
-				// A refusal (or "nothing to do") judged on cached copies
-				// may be wrong for the store's versions: judge it again
-				// on them if any is newer.
-				stale, serr := t.stale(ctx)
-				if serr != nil {
-					return serr
+			// A refusal (or "nothing to do") stands only if the inodes
+			// it was judged on were all current at one instant: read
+			// again, each still has the version read (versions are never
+			// reused), so all held them when the last first read was
+			// made. Else (cached copies, or a change between two reads)
+			// judge it again on fresh ones. No commit checks this for
+			// us, as none is made.
+			stale, serr := t.stale(ctx)
+			if serr != nil {
+				return serr
+			}
+			if stale {
+				if fresh {
+					if err := c.backoff(ctx, attempt+1); err != nil {
+						return err
+					}
 				}
 				fresh = true
-				if stale {
-					continue
-				}
+				continue
 			}
 			if errors.Is(err, errNoChange) {
 				return nil
@@ -234,8 +243,17 @@ func (c *core) updateMany(ctx context.Context, fn func(t *mtx) error) error {
 				c.freeBlocks(ctx, t.written)
 				return fmt.Errorf("commit: %w", err)
 			}
-			// The outcome is unknown: blocks the attempt wrote may be
-			// live. Leave them (GC finds them if not).
+			// The outcome is unknown: settle it by reading and, if the
+			// commit is not there, by sending it again as it is.
+			if c.settle(ctx, ops) {
+				for _, ino := range t.order {
+					c.dropInode(ino)
+				}
+				c.freeBlocks(ctx, t.freed)
+				return nil
+			}
+			// Still unknown: blocks the attempt wrote may be live. Leave
+			// them (GC finds them if not).
 			return fmt.Errorf("commit: %w (%w)", err, errOutcomeUnknown)
 		}
 		c.stats.conflicts.Add(1)
@@ -279,25 +297,58 @@ func sameVersions(a, b map[uint64]backend.Version) bool {
 // outcomeUnknown reports whether err leaves a commit's outcome unknown.
 func outcomeUnknown(err error) bool { return errors.Is(err, errOutcomeUnknown) }
 
-// resolve settles a commit error: if the outcome is unknown and applied
-// (read from the store) reports that the commit's effect is there, the
-// operation succeeded. Otherwise err stands.
-func (c *core) resolve(ctx context.Context, err error, applied func(ctx context.Context) (bool, error)) error {
-	if err == nil || !outcomeUnknown(err) {
-		return err
-	}
-	ctx = context.WithoutCancel(ctx)
-	for attempt := 0; attempt < 4; attempt++ {
-		ok, rerr := applied(ctx)
-		if rerr == nil {
-			if ok {
-				return nil
-			}
-			return err
-		}
-		if berr := c.backoff(ctx, attempt+1); berr != nil {
+// settle resolves a commit whose outcome is unknown (a lost reply, a
+// reset connection, a timeout): it reports true only when the store shows
+// the commit applied. The commit's first put carries bytes no other commit
+// writes (its times are this attempt's), so finding them under the key
+// proves it applied; if they are not there, the same ops are sent again.
+// Both sends carry the same conditions, so at most one applies, whichever
+// it is, and the effect is the same: a send that arrives late (a request
+// still in flight when the error came) conflicts. A conflict on the resend
+// without the bytes in place leaves the outcome unknown: the first send may
+// have applied and been overwritten since. It never plans the operation
+// again: a second plan could apply a non-idempotent change (an exchange)
+// twice.
+func (c *core) settle(ctx context.Context, ops []backend.Op) bool {
+	probe := -1
+	for i, op := range ops {
+		if !op.Check && !op.Delete {
+			probe = i
 			break
 		}
 	}
-	return err
+	if probe < 0 {
+		return false
+	}
+	there := func() (bool, error) {
+		v, _, err := c.inodes.Get(ctx, ops[probe].Key)
+		if errors.Is(err, backend.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil && bytes.Equal(v, ops[probe].Value), err
+	}
+	for attempt := 0; attempt < 4; attempt++ {
+		if err := c.backoff(ctx, attempt); err != nil {
+			return false
+		}
+		ok, err := there()
+		if err != nil {
+			continue
+		}
+		if ok {
+			return true
+		}
+		_, err = backend.Commit(ctx, c.inodes, ops)
+		switch {
+		case err == nil:
+			return true
+		case errors.Is(err, backend.ErrConflict):
+			ok, err := there()
+			return err == nil && ok
+		case errors.Is(err, backend.ErrTooLarge), errors.Is(err, backend.ErrNoSpace),
+			errors.Is(err, backend.ErrInvalidKey), errors.Is(err, errors.ErrUnsupported), errors.Is(err, backend.ErrClosed):
+			return false
+		}
+	}
+	return false
 }

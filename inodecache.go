@@ -34,7 +34,7 @@ func (c *core) getInode(ctx context.Context, ino uint64, maxAge time.Duration) (
 		c.stats.attrMisses.Add(1)
 	}
 	key := c.inodeKey(ino)
-	fetch := func() (any, error) {
+	fetch := func(ctx context.Context) (any, error) {
 		start := nanotime()
 		if c.snap.view {
 			n, err := c.snapFetch(ctx, ino)
@@ -72,9 +72,9 @@ func (c *core) getInode(ctx context.Context, ino uint64, maxAge time.Duration) (
 	if maxAge == 0 {
 		// A caller that needs the current version (close-to-open, a
 		// rebase) must not share a fetch that began before it asked.
-		v, err = fetch()
+		v, err = fetch(ctx)
 	} else {
-		v, err, _ = c.flight.Do(key, fetch)
+		v, err = c.shared(ctx, key, fetch)
 	}
 	if err != nil {
 		return nil, err

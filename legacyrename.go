@@ -96,8 +96,11 @@ func (c *core) recoverRename(ctx context.Context) error {
 		return err
 	}
 	in, err := decodeIntent(key, b)
-	if err != nil || in == nil || time.Since(time.Unix(0, in.at)) < renameLease {
-		return err
+	if err != nil {
+		return nil // damaged: Fsck reports it (damagedIntent); it stops nothing
+	}
+	if in == nil || time.Since(time.Unix(0, in.at)) < renameLease {
+		return nil
 	}
 	if err := c.rollForward(ctx, in); err != nil && !errors.Is(err, syscall.ENOENT) {
 		return err
@@ -106,6 +109,18 @@ func (c *core) recoverRename(ctx context.Context) error {
 	if errors.Is(err, backend.ErrConflict) {
 		err = nil // someone else finished it
 	}
+	return err
+}
+
+// damagedIntent returns the decoding error of a damaged intent record, if
+// the filesystem holds one.
+func (c *core) damagedIntent(ctx context.Context) error {
+	key := c.leaseKey()
+	b, _, err := c.inodes.Get(ctx, key)
+	if err != nil {
+		return nil // absent, or unreadable now: nothing to report
+	}
+	_, err = decodeIntent(key, b)
 	return err
 }
 

@@ -166,7 +166,6 @@ func (c *core) create(ctx context.Context, dir uint64, name string, mode uint32,
 		t.create(n)
 		return nil
 	})
-	err = c.resolve(ctx, err, func(ctx context.Context) (bool, error) { return c.names(ctx, dir, name, n.ino) })
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +226,6 @@ func (c *core) unlink(ctx context.Context, dir uint64, name string) error {
 		return err
 	}
 	var gone uint64 // the inode whose last link went
-	var removed dirEntry
 	err := c.updateMany(ctx, func(t *mtx) error {
 		gone = 0
 		d, e, err := c.lookupIn(ctx, t, dir, name)
@@ -248,7 +246,6 @@ func (c *core) unlink(ctx context.Context, dir uint64, name string) error {
 			return err
 		}
 		d.setEntries(root, old.typ, 0)
-		removed = old
 		if n != nil && n.nlink > 0 {
 			n.nlink--
 			n.ctime = now()
@@ -257,23 +254,6 @@ func (c *core) unlink(ctx context.Context, dir uint64, name string) error {
 			}
 		}
 		return nil
-	})
-	err = c.resolve(ctx, err, func(ctx context.Context) (bool, error) {
-		still, err := c.names(ctx, dir, name, removed.ino)
-		if err != nil || still {
-			return false, err
-		}
-		ci, err := c.getInode(ctx, removed.ino, 0)
-		if errors.Is(err, syscall.ENOENT) {
-			return true, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		if ci.n.nlink == 0 {
-			gone = removed.ino
-		}
-		return true, nil
 	})
 	if err != nil || gone == 0 {
 		return err
@@ -324,7 +304,8 @@ func (c *core) dropLink(ctx context.Context, ino uint64) error {
 
 // destroy deletes an unlinked inode and every block of its tree.
 func (c *core) destroy(ctx context.Context, ino uint64) error {
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := c.background(ctx) // it finishes what the caller committed
+	defer cancel()
 	// Read it fresh: a cached copy may predate the last link's removal.
 	ci, err := c.getInode(ctx, ino, 0)
 	if err != nil {
@@ -401,17 +382,6 @@ func (c *core) rmdir(ctx context.Context, dir uint64, name string) error {
 		child = e.ino
 		return nil
 	})
-	err = c.resolve(ctx, err, func(ctx context.Context) (bool, error) {
-		still, err := c.names(ctx, dir, name, child)
-		if err != nil || still {
-			return false, err
-		}
-		ci, err := c.getInode(ctx, child, 0)
-		if errors.Is(err, syscall.ENOENT) {
-			return true, nil
-		}
-		return err == nil && ci.n.dead(), err
-	})
 	if err != nil {
 		return err
 	}
@@ -449,7 +419,6 @@ func (c *core) link(ctx context.Context, ino, dir uint64, name string) (*inode, 
 		res = n
 		return nil
 	})
-	err = c.resolve(ctx, err, func(ctx context.Context) (bool, error) { return c.names(ctx, dir, name, ino) })
 	if err != nil {
 		return nil, err
 	}

@@ -51,28 +51,6 @@ func (c *core) rename(ctx context.Context, odir uint64, oname string, ndir uint6
 		}
 		return c.renameIn(ctx, t, odir, oname, ndir, nname, flags, &src, &target, &gone, &deadDir)
 	})
-	err = c.resolve(ctx, err, func(ctx context.Context) (bool, error) {
-		// Applied: the new name names the source, and the old name no
-		// longer does (or names the target, for an exchange).
-		ok, err := c.names(ctx, ndir, nname, src.ino)
-		if err != nil || !ok {
-			return false, err
-		}
-		if exchange {
-			return c.names(ctx, odir, oname, target.ino)
-		}
-		still, err := c.names(ctx, odir, oname, src.ino)
-		if err != nil || still {
-			return false, err
-		}
-		if target.ino != 0 && target.typ != typeDir {
-			ci, err := c.getInode(ctx, target.ino, 0)
-			if err == nil && ci.n.nlink == 0 {
-				gone = target.ino
-			}
-		}
-		return true, nil
-	})
 	if err != nil {
 		return err
 	}

@@ -546,3 +546,27 @@ func (f *FS) Snapshots(ctx context.Context) ([]SnapshotInfo, error) {
 	}
 	return out, nil
 }
+
+// resolve settles a snapshot-table CAS error: if the outcome is unknown and
+// applied (read from the store) reports that the change is there, the
+// operation succeeded; otherwise err stands (the change may still be
+// applied: the caller reports the error, never undoes). The reads are
+// bounded by ctx.
+func (c *core) resolve(ctx context.Context, err error, applied func(ctx context.Context) (bool, error)) error {
+	if err == nil || !outcomeUnknown(err) {
+		return err
+	}
+	for attempt := 0; attempt < 4; attempt++ {
+		ok, rerr := applied(ctx)
+		if rerr == nil {
+			if ok {
+				return nil
+			}
+			return err
+		}
+		if berr := c.backoff(ctx, attempt+1); berr != nil {
+			break
+		}
+	}
+	return err
+}

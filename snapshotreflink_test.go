@@ -90,3 +90,46 @@ func TestSnapshotReflinkDelete(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotFsckRepairFenced: an Fsck repair is a commit like any other,
+// so it preserves the record a snapshot holds. A file's link count is made
+// wrong before the snapshot; the repair fixes the live inode and the
+// snapshot still shows the record it froze.
+func TestSnapshotFsckRepairFenced(t *testing.T) {
+	for _, st := range snapStores {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := st.new(t)
+			f, err := Format(ctx, s, nil)
+			require.NoError(t, err)
+			defer f.Close()
+			require.NoError(t, f.WriteFile("f", []byte("data"), 0o644))
+			fi, err := f.Stat("f")
+			require.NoError(t, err)
+			ino := fi.Sys().(*Attr).Ino
+			// Break the link count behind the library's back.
+			key := f.c.inodeKey(ino)
+			b, ver, err := s.Get(ctx, key)
+			require.NoError(t, err)
+			n, err := decodeInode(key, b)
+			require.NoError(t, err)
+			n.nlink = 3
+			_, err = s.CAS(ctx, key, ver, encodeInode(n))
+			require.NoError(t, err)
+			f.c.dropInode(ino)
+
+			require.NoError(t, f.Snapshot(ctx, "s"))
+			r, err := f.Fsck(ctx, FsckOptions{Repair: true, Grace: -1})
+			require.NoError(t, err)
+			require.Positive(t, r.Repaired)
+			fi, err = f.Stat("f")
+			require.NoError(t, err)
+			assert.EqualValues(t, 1, fi.Sys().(*Attr).Nlink, "live link count repaired")
+			v, err := f.OpenSnapshot(ctx, "s")
+			require.NoError(t, err)
+			fi, err = v.Stat("f")
+			require.NoError(t, err)
+			assert.EqualValues(t, 3, fi.Sys().(*Attr).Nlink, "the snapshot keeps the record it froze")
+		})
+	}
+}

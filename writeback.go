@@ -180,11 +180,18 @@ func (o *openInode) writeBehind(ctx context.Context, d *dirtyBlock) {
 		frame = nil // data no longer fills the frame's payload room
 	}
 	d.inflight = done
+	ctx, cancel := c.background(ctx) // bounded: a commit waits for it (settle)
 	c.stats.uploads.Add(1)
 	go func() {
 		defer close(done)
 		defer c.stats.uploads.Add(-1)
-		c.upSem <- struct{}{}
+		defer cancel()
+		select {
+		case c.upSem <- struct{}{}:
+		case <-ctx.Done():
+			d.bgErr = ctx.Err()
+			return
+		}
 		defer func() { <-c.upSem }()
 		if frame != nil {
 			d.bgRef, d.bgErr = c.putFramed(ctx, frame[:2+len(data)])

@@ -269,6 +269,12 @@ func (s *Store) commitPrimary(ctx context.Context, prim slot) (slot, error) {
 			return slot{}, err // outcome unknown
 		}
 		if x.kind != slotLock || x.lock.id != l.id {
+			if !errors.Is(err, backend.ErrConflict) {
+				// Our CAS may have applied, and another client rolled
+				// the transaction forward and released its locks since:
+				// the outcome is unknown, not an abort.
+				return slot{}, err
+			}
 			return slot{kind: slotAbsent}, errAborted // aborted and released
 		}
 		switch x.lock.state {
