@@ -250,7 +250,8 @@
 //     snapshot bumps every shard in one commit) is not built. A filesystem
 //     snapshotted there by an earlier version, which fenced a client only
 //     once it had seen the table, may hold commits of clients that opened
-//     before its first snapshot: check it with Fsck. Earlier versions
+//     before its first snapshot (Fsck reports the blocks they freed, not
+//     the records they changed in it). Earlier versions
 //     refuse a superblock with the option (ErrCorrupt).
 //   - Deleting a snapshot reads every inode it holds (to free what only it
 //     held); a crash in the middle leaves the rest to Fsck with GC (stores

@@ -100,7 +100,7 @@ func TestSnapshotFsckRepairFenced(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := st.new(t)
-			f, err := Format(ctx, s, nil)
+			f, err := Format(ctx, s, &Options{Snapshots: true})
 			require.NoError(t, err)
 			defer f.Close()
 			require.NoError(t, f.WriteFile("f", []byte("data"), 0o644))
