@@ -44,6 +44,7 @@ type config struct {
 	mountpoint  string
 	metrics     string // -metrics ADDR (metrics.go)
 	snapshot    string // -snapshot NAME (snapshotmount.go)
+	snapshots   bool   // -snapshots: format with voldfs.Options.Snapshots
 }
 
 // Exit codes of run.
@@ -70,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.StringVar(&c.name, "name", voldfs.DefaultName, "filesystem `name` in the store")
 	fl.BoolVar(&c.readOnly, "ro", false, "mount read-only")
 	fl.StringVar(&c.snapshot, "snapshot", "", "mount the snapshot `NAME` (read-only) instead of the live tree")
+	fl.BoolVar(&c.snapshots, "snapshots", false, "when formatting: allow snapshots on stores without native multi-key commits (memcache, s3, redis+cluster; every commit then checks the snapshot table)")
 	fl.BoolVar(&c.debug, "debug", false, "log every FUSE request")
 	fl.StringVar(&c.options, "o", "", "comma-separated mount `options` (allow_other, ...)")
 	fl.DurationVar(&c.attrTimeout, "attr-timeout", time.Second, "attribute and entry cache window (0: strict)")
@@ -250,7 +252,7 @@ func openFS(c *config, stderr io.Writer) (_ *voldfs.FS, _ backend.Store, err err
 	if err != nil {
 		return nil, nil, err
 	}
-	o := &voldfs.Options{Name: c.name, AttrTimeout: c.attrTimeout}
+	o := &voldfs.Options{Name: c.name, AttrTimeout: c.attrTimeout, Snapshots: c.snapshots}
 	if c.attrTimeout <= 0 {
 		o.AttrTimeout = -1
 	}
