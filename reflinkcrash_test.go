@@ -3,12 +3,9 @@ package voldfs
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"testing"
 
-	"github.com/voldfs/voldfs/backend/faulty"
 	"github.com/voldfs/voldfs/backend/memory"
 )
 
@@ -114,46 +111,7 @@ func TestCloneCrashSweep(t *testing.T) {
 		}
 		return s
 	}
-	s := setup()
-	fst := faulty.Wrap(s, nil)
-	f, err := Open(ctx, fst, &Options{AttrTimeout: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := fst.Ops()
-	if done, err := rcWorkload(f); err != nil || done != 5 {
-		t.Fatalf("workload without faults: %d steps, %v", done, err)
-	}
-	total := fst.Ops() - base
-	for _, m := range crashModes {
-		t.Run(m.name, func(t *testing.T) {
-			for i := int64(0); i <= total; i++ {
-				s := setup()
-				fst := faulty.Wrap(s, nil)
-				f, err := Open(ctx, fst, &Options{AttrTimeout: -1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				fst.SetInjector(m.inj(i))
-				done, err := rcWorkload(f)
-				if err != nil && !errors.Is(err, faulty.ErrInjected) {
-					t.Errorf("op %d: step %d failed with %v, want the injected error", i, done, err)
-				}
-				fst.SetInjector(nil)
-				f.c.waitFrees()
-				t.Run(fmt.Sprint(i), func(t *testing.T) {
-					g, err := Open(ctx, s, &Options{AttrTimeout: -1})
-					if err != nil {
-						t.Fatalf("open after crash: %v", err)
-					}
-					fsckClean(t, g)
-					rcCheck(t, treeContents(t, g), done)
-				})
-				if t.Failed() && !testing.Verbose() {
-					t.Fatalf("stopping the sweep at op %d of %d", i, total)
-				}
-			}
-			t.Logf("%s: swept %d crash points", m.name, total+1)
-		})
-	}
+	sweepWorkload(t, setup, rcWorkload, 5, func(t *testing.T, g *FS, done int) {
+		rcCheck(t, treeContents(t, g), done)
+	})
 }

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"testing"
 
-	"github.com/voldfs/voldfs/backend/faulty"
 	"github.com/voldfs/voldfs/backend/memory"
 )
 
@@ -88,50 +87,12 @@ func TestSpecialCrashSweep(t *testing.T) {
 		st := states[name]
 		return []string{st[done], st[min(done+1, len(st)-1)]}
 	}
-	s := setup()
-	fst := faulty.Wrap(s, nil)
-	f, err := Open(ctx, fst, &Options{AttrTimeout: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := fst.Ops()
-	if done, err := specialWorkload(f); err != nil || done != 7 {
-		t.Fatalf("workload without faults: %d steps, %v", done, err)
-	}
-	total := fst.Ops() - base
-	for _, m := range crashModes {
-		t.Run(m.name, func(t *testing.T) {
-			for i := int64(0); i <= total; i++ {
-				s := setup()
-				fst := faulty.Wrap(s, nil)
-				f, err := Open(ctx, fst, &Options{AttrTimeout: -1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				fst.SetInjector(m.inj(i))
-				done, err := specialWorkload(f)
-				if err != nil && !errors.Is(err, faulty.ErrInjected) {
-					t.Errorf("op %d: step %d failed with %v, want the injected error", i, done, err)
-				}
-				fst.SetInjector(nil)
-				t.Run(fmt.Sprint(i), func(t *testing.T) {
-					g, err := Open(ctx, s, &Options{AttrTimeout: -1})
-					if err != nil {
-						t.Fatalf("open after crash: %v", err)
-					}
-					fsckClean(t, g)
-					for name := range states {
-						got, want := specialState(t, g, name), allowed(name, done)
-						if got != want[0] && got != want[1] {
-							t.Errorf("after %d steps: %s is %q, want one of %q", done, name, got, want)
-						}
-					}
-				})
-				if t.Failed() && !testing.Verbose() {
-					t.Fatalf("stopping the sweep at op %d of %d", i, total)
-				}
+	sweepWorkload(t, setup, specialWorkload, 7, func(t *testing.T, g *FS, done int) {
+		for name := range states {
+			got, want := specialState(t, g, name), allowed(name, done)
+			if got != want[0] && got != want[1] {
+				t.Errorf("after %d steps: %s is %q, want one of %q", done, name, got, want)
 			}
-			t.Logf("%s: swept %d crash points", m.name, total+1)
-		})
-	}
+		}
+	})
 }
