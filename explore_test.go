@@ -195,6 +195,21 @@ func (s *xsched) dispatch() {
 	close(p.ch)
 }
 
+// xstep is how far the explorer's virtual clock advances per scheduled
+// call.
+const xstep = 100 * time.Microsecond
+
+// now is the explorer clients' clock: it advances by xstep at each
+// scheduled call, so a txn client's decision that a pending transaction
+// is abandoned depends on the schedule alone, never on the machine's
+// speed. Only one client runs between two scheduled calls, so the step
+// count it reads is fixed by the picks.
+func (s *xsched) now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Unix(0, 0).Add(time.Duration(len(s.picks)) * xstep)
+}
+
 // done marks client id finished.
 func (s *xsched) done(id int) {
 	s.mu.Lock()
@@ -657,10 +672,15 @@ func (e *xenv) copyStore(t testing.TB) *memory.Store {
 	return s
 }
 
-// open returns a client on s (through the txn fallback if the env says).
-func (e *xenv) open(t testing.TB, s backend.Store) *FS {
+// open returns a client on s (through the txn fallback if the env says,
+// timing abandoned transactions on clock, or the wall clock if nil).
+func (e *xenv) open(t testing.TB, s backend.Store, clock func() time.Time) *FS {
 	if e.txn {
-		s = txn.Wrap(s, txn.WithTimeout(txnTimeout))
+		opts := []txn.Option{txn.WithTimeout(txnTimeout())}
+		if clock != nil {
+			opts = append(opts, txn.WithClock(clock))
+		}
+		s = txn.Wrap(s, opts...)
 	}
 	f, err := Open(context.Background(), s, &Options{Name: "x", AttrTimeout: -1})
 	require.NoError(t, err)
@@ -692,7 +712,7 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 		if !e.txn {
 			st = xcommitStore{xs}
 		}
-		clients[i] = e.open(t, st)
+		clients[i] = e.open(t, st, sch.now)
 	}
 	errs := make([]error, len(c.ops))
 	var wg sync.WaitGroup
@@ -717,6 +737,9 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 	}
 	res := xresult{picks: sch.picks, enabled: sch.enabled, asleep: sch.asleep, blocked: sch.blocked, hit: sch.hit, calls: sch.calls}
 	replay := fmt.Sprintf("VOLDFS_EXPLORE=%q", c.name+"/"+fault.String()+"/"+picksString(sch.picks))
+	if e.txn {
+		replay = fmt.Sprintf("VOLDFS_EXPLORE_TXN=1 VOLDFS_EXPLORE_TXN_STEPS=%d %s", txnTimeout()/xstep, replay)
+	}
 	if len(sch.picks) > maxSteps {
 		t.Fatalf("%s: %d steps: a livelock? replay with %s", c.name, len(sch.picks), replay)
 	}
@@ -731,7 +754,7 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 		}
 		want[i] = o
 	}
-	g := e.open(t, mem)
+	g := e.open(t, mem, nil)
 	defer func() {
 		if t.Failed() {
 			t.Fatalf("%s: results %v; replay with %s", c.name, errs, replay)
@@ -1047,6 +1070,10 @@ func TestExploreTriples(t *testing.T) {
 	t.Logf("%d triples: %d runs (%d operations), %d reached their fault", n, e.nruns.Load(), e.ops.Load(), e.crash.Load())
 }
 
-// txnTimeout is how long an explorer client lets a pending transaction
-// block it before it aborts it.
-var txnTimeout = time.Millisecond
+// txnTimeout is how long, on the explorer's virtual clock, a client lets a
+// pending transaction block it before it aborts it: 10 scheduled calls
+// (xstep each), or VOLDFS_EXPLORE_TXN_STEPS of them (1: aggressive aborts,
+// a client's pending transaction is aborted by the other almost at once).
+func txnTimeout() time.Duration {
+	return time.Duration(envInt("VOLDFS_EXPLORE_TXN_STEPS", 10)) * xstep
+}
