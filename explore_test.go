@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/cryptotest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -88,8 +89,9 @@ type xsched struct {
 	mu      sync.Mutex
 	prefix  []int
 	rng     *rand.Rand
-	picks   []int   // the client picked at each step
-	enabled [][]int // the clients blocked at each step, lowest first
+	picks   []int    // the client picked at each step
+	trace   []string // what ran at each step: client, keys read and written
+	enabled [][]int  // the clients blocked at each step, lowest first
 	asleep  []map[int]bool
 	sleep   map[int]bool // clients whose pending call need not go next
 	blocked int          // first step at which every blocked client slept (-1: none)
@@ -180,6 +182,7 @@ func (s *xsched) dispatch() {
 	s.enabled = append(s.enabled, ids)
 	s.asleep = append(s.asleep, maps.Clone(s.sleep))
 	p := s.waiting[pick][0]
+	s.trace = append(s.trace, fmt.Sprintf("%d r%v w%v", pick, p.reads, p.writes))
 	// The clients explored before pick at this step, and those asleep,
 	// stay asleep while what runs commutes with their calls.
 	next := map[int]bool{}
@@ -676,7 +679,7 @@ func (e *xenv) copyStore(t testing.TB) *memory.Store {
 // timing abandoned transactions on clock, or the wall clock if nil).
 func (e *xenv) open(t testing.TB, s backend.Store, clock func() time.Time) *FS {
 	if e.txn {
-		opts := []txn.Option{txn.WithTimeout(txnTimeout())}
+		opts := []txn.Option{txn.WithTimeout(txnTimeout()), txn.WithSequentialRelease()}
 		if clock != nil {
 			opts = append(opts, txn.WithClock(clock))
 		}
@@ -695,6 +698,7 @@ type xresult struct {
 	blocked int
 	hit     bool
 	calls   map[int]int
+	trace   []string
 }
 
 // run runs case c once under the picks prefix (then rng, or depth first)
@@ -705,6 +709,11 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 	mem := e.copyStore(t)
 	var gate atomic.Bool
 	sch := newXsched(len(c.ops), prefix, rng, fault)
+	if e.txn {
+		// New inode numbers and transaction ids decide the keys and so the
+		// order of a commit's locks: draw them from a fixed stream.
+		cryptotest.SetGlobalRandom(t, 1)
+	}
 	clients := make([]*FS, len(c.ops))
 	for i := range clients {
 		xs := &xstore{Store: mem, s: sch, id: i, gate: &gate}
@@ -735,7 +744,7 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 	if sch.hit {
 		e.crash.Add(1)
 	}
-	res := xresult{picks: sch.picks, enabled: sch.enabled, asleep: sch.asleep, blocked: sch.blocked, hit: sch.hit, calls: sch.calls}
+	res := xresult{picks: sch.picks, enabled: sch.enabled, asleep: sch.asleep, blocked: sch.blocked, hit: sch.hit, calls: sch.calls, trace: sch.trace}
 	replay := fmt.Sprintf("VOLDFS_EXPLORE=%q", c.name+"/"+fault.String()+"/"+picksString(sch.picks))
 	if e.txn {
 		replay = fmt.Sprintf("VOLDFS_EXPLORE_TXN=1 VOLDFS_EXPLORE_TXN_STEPS=%d %s", txnTimeout()/xstep, replay)
