@@ -679,7 +679,11 @@ func (e *xenv) copyStore(t testing.TB) *memory.Store {
 // timing abandoned transactions on clock, or the wall clock if nil).
 func (e *xenv) open(t testing.TB, s backend.Store, clock func() time.Time) *FS {
 	if e.txn {
-		opts := []txn.Option{txn.WithTimeout(txnTimeout()), txn.WithSequentialRelease()}
+		opts := []txn.Option{txn.WithTimeout(txnTimeout())}
+		if os.Getenv("VOLDFS_EXPLORE_TXN_PARALLEL") != "1" {
+			// A commit's parallel releases would race for the scheduler.
+			opts = append(opts, txn.WithSequentialRelease())
+		}
 		if clock != nil {
 			opts = append(opts, txn.WithClock(clock))
 		}
@@ -699,6 +703,7 @@ type xresult struct {
 	hit     bool
 	calls   map[int]int
 	trace   []string
+	seed    uint64 // the crypto/rand stream's (txn runs)
 }
 
 // run runs case c once under the picks prefix (then rng, or depth first)
@@ -708,12 +713,17 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 	ctx := context.Background()
 	mem := e.copyStore(t)
 	var gate atomic.Bool
-	sch := newXsched(len(c.ops), prefix, rng, fault)
-	if e.txn {
-		// New inode numbers and transaction ids decide the keys and so the
-		// order of a commit's locks: draw them from a fixed stream.
-		cryptotest.SetGlobalRandom(t, 1)
+	// New inode numbers and transaction ids decide the keys and so the
+	// order of a commit's locks: draw them from a stream fixed by the run's
+	// seed (VOLDFS_EXPLORE_TXN_SEED when replaying).
+	cseed := uint64(envInt("VOLDFS_EXPLORE_TXN_SEED", 1))
+	if rng != nil {
+		cseed = rng.Uint64() >> 1
 	}
+	if e.txn {
+		cryptotest.SetGlobalRandom(t, cseed)
+	}
+	sch := newXsched(len(c.ops), prefix, rng, fault)
 	clients := make([]*FS, len(c.ops))
 	for i := range clients {
 		xs := &xstore{Store: mem, s: sch, id: i, gate: &gate}
@@ -744,10 +754,10 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 	if sch.hit {
 		e.crash.Add(1)
 	}
-	res := xresult{picks: sch.picks, enabled: sch.enabled, asleep: sch.asleep, blocked: sch.blocked, hit: sch.hit, calls: sch.calls, trace: sch.trace}
+	res := xresult{picks: sch.picks, enabled: sch.enabled, asleep: sch.asleep, blocked: sch.blocked, hit: sch.hit, calls: sch.calls, trace: sch.trace, seed: cseed}
 	replay := fmt.Sprintf("VOLDFS_EXPLORE=%q", c.name+"/"+fault.String()+"/"+picksString(sch.picks))
 	if e.txn {
-		replay = fmt.Sprintf("VOLDFS_EXPLORE_TXN=1 VOLDFS_EXPLORE_TXN_STEPS=%d %s", txnTimeout()/xstep, replay)
+		replay = fmt.Sprintf("VOLDFS_EXPLORE_TXN=1 VOLDFS_EXPLORE_TXN_STEPS=%d VOLDFS_EXPLORE_TXN_SEED=%d %s", txnTimeout()/xstep, cseed, replay)
 	}
 	if len(sch.picks) > maxSteps {
 		t.Fatalf("%s: %d steps: a livelock? replay with %s", c.name, len(sch.picks), replay)
