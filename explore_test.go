@@ -776,6 +776,11 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 	g := e.open(t, mem, nil)
 	defer func() {
 		if t.Failed() {
+			if os.Getenv("VOLDFS_EXPLORE_TRACE") == "1" {
+				for k, x := range sch.trace {
+					t.Logf("step %d: %s", k, x)
+				}
+			}
 			t.Fatalf("%s: results %v; replay with %s", c.name, errs, replay)
 		}
 	}()
@@ -1022,14 +1027,12 @@ func TestExplorePairs(t *testing.T) {
 // in four. VOLDFS_EXPLORE_FAULT_RUNS=n adds n runs with a crash or lost
 // reply at every call.
 //
-// It runs only with VOLDFS_EXPLORE_TXN=1: about one run in 2000 fails
-// (both of two renames of one directory acknowledged; a link count one
-// above the names after a lost reply) and the failing runs do not replay,
-// as the fallback's waits depend on the clock. Open in issue #12's report.
+// The clients time abandoned transactions on a virtual clock (xsched.now)
+// and draw ids from a per-run crypto/rand stream, so a failing run replays
+// from the string it prints. VOLDFS_EXPLORE_TXN_STEPS sets the abort
+// timeout in scheduled calls (1: aggressive aborts); the release order is
+// fixed unless VOLDFS_EXPLORE_TXN_PARALLEL=1 (then runs may not replay).
 func TestExplorePairsTxn(t *testing.T) {
-	if os.Getenv("VOLDFS_EXPLORE_TXN") != "1" {
-		t.Skip("set VOLDFS_EXPLORE_TXN=1: rare failures of the txn fallback under aggressive aborts are open")
-	}
 	e := newXenv(t, true)
 	cases := pairCases()
 	if replayExplore(t, e) {
