@@ -31,7 +31,7 @@ func TestExploreTxnReplays(t *testing.T) {
 				assert.Equal(t, r.calls, again.calls, "%s under %v: calls per client", c.name, f)
 				for k := range min(len(r.trace), len(again.trace)) {
 					if r.trace[k] != again.trace[k] {
-						t.Logf("%s: step %d: %s then %s; before: %v", c.name, k, r.trace[k], again.trace[k], r.trace[max(0, k-6):k])
+						t.Errorf("%s: step %d: %s then %s; before: %v", c.name, k, r.trace[k], again.trace[k], r.trace[max(0, k-6):k])
 						break
 					}
 				}

@@ -332,6 +332,7 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 		return nil, fmt.Errorf("fsck: listing inodes: %w", err)
 	}
 	r.Listed = true
+	slices.Sort(allInodes) // the same reads each run
 	var orphans []judged
 	checked := len(inodes)
 	for _, ino := range allInodes {
