@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/cryptotest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -88,8 +89,9 @@ type xsched struct {
 	mu      sync.Mutex
 	prefix  []int
 	rng     *rand.Rand
-	picks   []int   // the client picked at each step
-	enabled [][]int // the clients blocked at each step, lowest first
+	picks   []int    // the client picked at each step
+	trace   []string // what ran at each step: client, keys read and written
+	enabled [][]int  // the clients blocked at each step, lowest first
 	asleep  []map[int]bool
 	sleep   map[int]bool // clients whose pending call need not go next
 	blocked int          // first step at which every blocked client slept (-1: none)
@@ -180,6 +182,7 @@ func (s *xsched) dispatch() {
 	s.enabled = append(s.enabled, ids)
 	s.asleep = append(s.asleep, maps.Clone(s.sleep))
 	p := s.waiting[pick][0]
+	s.trace = append(s.trace, fmt.Sprintf("%d r%v w%v", pick, p.reads, p.writes))
 	// The clients explored before pick at this step, and those asleep,
 	// stay asleep while what runs commutes with their calls.
 	next := map[int]bool{}
@@ -193,6 +196,21 @@ func (s *xsched) dispatch() {
 		delete(s.waiting, pick)
 	}
 	close(p.ch)
+}
+
+// xstep is how far the explorer's virtual clock advances per scheduled
+// call.
+const xstep = 100 * time.Microsecond
+
+// now is the explorer clients' clock: it advances by xstep at each
+// scheduled call, so a txn client's decision that a pending transaction
+// is abandoned depends on the schedule alone, never on the machine's
+// speed. Only one client runs between two scheduled calls, so the step
+// count it reads is fixed by the picks.
+func (s *xsched) now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Unix(0, 0).Add(time.Duration(len(s.picks)) * xstep)
 }
 
 // done marks client id finished.
@@ -657,10 +675,19 @@ func (e *xenv) copyStore(t testing.TB) *memory.Store {
 	return s
 }
 
-// open returns a client on s (through the txn fallback if the env says).
-func (e *xenv) open(t testing.TB, s backend.Store) *FS {
+// open returns a client on s (through the txn fallback if the env says,
+// timing abandoned transactions on clock, or the wall clock if nil).
+func (e *xenv) open(t testing.TB, s backend.Store, clock func() time.Time) *FS {
 	if e.txn {
-		s = txn.Wrap(s, txn.WithTimeout(txnTimeout))
+		opts := []txn.Option{txn.WithTimeout(txnTimeout())}
+		if os.Getenv("VOLDFS_EXPLORE_TXN_PARALLEL") != "1" {
+			// A commit's parallel releases would race for the scheduler.
+			opts = append(opts, txn.WithSequentialRelease())
+		}
+		if clock != nil {
+			opts = append(opts, txn.WithClock(clock))
+		}
+		s = txn.Wrap(s, opts...)
 	}
 	f, err := Open(context.Background(), s, &Options{Name: "x", AttrTimeout: -1})
 	require.NoError(t, err)
@@ -675,6 +702,8 @@ type xresult struct {
 	blocked int
 	hit     bool
 	calls   map[int]int
+	trace   []string
+	seed    uint64 // the crypto/rand stream's (txn runs)
 }
 
 // run runs case c once under the picks prefix (then rng, or depth first)
@@ -684,6 +713,16 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 	ctx := context.Background()
 	mem := e.copyStore(t)
 	var gate atomic.Bool
+	// New inode numbers and transaction ids decide the keys and so the
+	// order of a commit's locks: draw them from a stream fixed by the run's
+	// seed (VOLDFS_EXPLORE_TXN_SEED when replaying).
+	cseed := uint64(envInt("VOLDFS_EXPLORE_TXN_SEED", 1))
+	if rng != nil {
+		cseed = rng.Uint64() >> 1
+	}
+	if e.txn {
+		cryptotest.SetGlobalRandom(t, cseed)
+	}
 	sch := newXsched(len(c.ops), prefix, rng, fault)
 	clients := make([]*FS, len(c.ops))
 	for i := range clients {
@@ -692,7 +731,7 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 		if !e.txn {
 			st = xcommitStore{xs}
 		}
-		clients[i] = e.open(t, st)
+		clients[i] = e.open(t, st, sch.now)
 	}
 	errs := make([]error, len(c.ops))
 	var wg sync.WaitGroup
@@ -715,8 +754,11 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 	if sch.hit {
 		e.crash.Add(1)
 	}
-	res := xresult{picks: sch.picks, enabled: sch.enabled, asleep: sch.asleep, blocked: sch.blocked, hit: sch.hit, calls: sch.calls}
+	res := xresult{picks: sch.picks, enabled: sch.enabled, asleep: sch.asleep, blocked: sch.blocked, hit: sch.hit, calls: sch.calls, trace: sch.trace, seed: cseed}
 	replay := fmt.Sprintf("VOLDFS_EXPLORE=%q", c.name+"/"+fault.String()+"/"+picksString(sch.picks))
+	if e.txn {
+		replay = fmt.Sprintf("VOLDFS_EXPLORE_TXN=1 VOLDFS_EXPLORE_TXN_STEPS=%d VOLDFS_EXPLORE_TXN_SEED=%d %s", txnTimeout()/xstep, cseed, replay)
+	}
 	if len(sch.picks) > maxSteps {
 		t.Fatalf("%s: %d steps: a livelock? replay with %s", c.name, len(sch.picks), replay)
 	}
@@ -731,9 +773,14 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 		}
 		want[i] = o
 	}
-	g := e.open(t, mem)
+	g := e.open(t, mem, nil)
 	defer func() {
 		if t.Failed() {
+			if os.Getenv("VOLDFS_EXPLORE_TRACE") == "1" {
+				for k, x := range sch.trace {
+					t.Logf("step %d: %s", k, x)
+				}
+			}
 			t.Fatalf("%s: results %v; replay with %s", c.name, errs, replay)
 		}
 	}()
@@ -980,14 +1027,12 @@ func TestExplorePairs(t *testing.T) {
 // in four. VOLDFS_EXPLORE_FAULT_RUNS=n adds n runs with a crash or lost
 // reply at every call.
 //
-// It runs only with VOLDFS_EXPLORE_TXN=1: about one run in 2000 fails
-// (both of two renames of one directory acknowledged; a link count one
-// above the names after a lost reply) and the failing runs do not replay,
-// as the fallback's waits depend on the clock. Open in issue #12's report.
+// The clients time abandoned transactions on a virtual clock (xsched.now)
+// and draw ids from a per-run crypto/rand stream, so a failing run replays
+// from the string it prints. VOLDFS_EXPLORE_TXN_STEPS sets the abort
+// timeout in scheduled calls (1: aggressive aborts); the release order is
+// fixed unless VOLDFS_EXPLORE_TXN_PARALLEL=1 (then runs may not replay).
 func TestExplorePairsTxn(t *testing.T) {
-	if os.Getenv("VOLDFS_EXPLORE_TXN") != "1" {
-		t.Skip("set VOLDFS_EXPLORE_TXN=1: rare failures of the txn fallback under aggressive aborts are open")
-	}
 	e := newXenv(t, true)
 	cases := pairCases()
 	if replayExplore(t, e) {
@@ -1047,6 +1092,10 @@ func TestExploreTriples(t *testing.T) {
 	t.Logf("%d triples: %d runs (%d operations), %d reached their fault", n, e.nruns.Load(), e.ops.Load(), e.crash.Load())
 }
 
-// txnTimeout is how long an explorer client lets a pending transaction
-// block it before it aborts it.
-var txnTimeout = time.Millisecond
+// txnTimeout is how long, on the explorer's virtual clock, a client lets a
+// pending transaction block it before it aborts it: 10 scheduled calls
+// (xstep each), or VOLDFS_EXPLORE_TXN_STEPS of them (1: aggressive aborts,
+// a client's pending transaction is aborted by the other almost at once).
+func txnTimeout() time.Duration {
+	return time.Duration(envInt("VOLDFS_EXPLORE_TXN_STEPS", 10)) * xstep
+}

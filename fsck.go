@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -259,14 +261,16 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 	// changed since it was listed: then the entries counted are the names
 	// every inode had when it ended, and an inode not reached had none.
 	settled := complete
-	for ino, dj := range listed {
+	for _, ino := range slices.Sorted(maps.Keys(listed)) { // sorted: the same reads each run
+		dj := listed[ino]
 		ci, err := c.getInode(ctx, ino, 0)
 		if err != nil || ci.ver != dj.ver {
 			settled = false
 			break
 		}
 	}
-	for ino, j := range inodes {
+	for _, ino := range slices.Sorted(maps.Keys(inodes)) {
+		j := inodes[ino]
 		n := j.n
 		if n.isDir() {
 			if ld := listed[ino]; ld != nil && n.subdir != subdirs[ino] {
@@ -328,6 +332,7 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 		return nil, fmt.Errorf("fsck: listing inodes: %w", err)
 	}
 	r.Listed = true
+	slices.Sort(allInodes) // the same reads each run
 	var orphans []judged
 	checked := len(inodes)
 	for _, ino := range allInodes {
@@ -359,7 +364,8 @@ func (f *FS) Fsck(ctx context.Context, o FsckOptions) (*FsckReport, error) {
 		// Read after the orphans: an orphan read before the directories
 		// were seen unchanged had no name then, and gets none without a
 		// change of its version.
-		for ino, dj := range listed {
+		for _, ino := range slices.Sorted(maps.Keys(listed)) {
+			dj := listed[ino]
 			ci, err := c.getInode(ctx, ino, 0)
 			if err != nil || ci.ver != dj.ver {
 				settled = false

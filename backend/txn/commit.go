@@ -178,13 +178,18 @@ func (s *Store) attempt(ctx context.Context, ops []backend.Op) ([]backend.Versio
 	var mu sync.Mutex
 	done := true
 	for _, i := range order[1:] {
-		wg.Go(func() {
+		release := func() {
 			v, ok := s.release(ctx, ops[i], locked[i])
 			mu.Lock()
 			vers[i] = v
 			done = done && ok
 			mu.Unlock()
-		})
+		}
+		if s.sequential {
+			release()
+		} else {
+			wg.Go(release)
+		}
 	}
 	wg.Wait()
 	if !done {

@@ -71,6 +71,20 @@ func (s *Store) current(ctx context.Context, key string, sl *slot, wait func(vie
 		if err != nil {
 			return cur{}, err
 		}
+		if prim.kind != slotLock && l.primary != key {
+			// The transaction finished after this lock was read: its owner
+			// (or a helper) may have released this lock with the committed
+			// value and then the primary. Only a lock that still stands is
+			// one left by an attempt that never committed.
+			x, err := s.read(ctx, key)
+			if err != nil {
+				return cur{}, err
+			}
+			if x.kind != slotLock || x.phys != sl.phys {
+				sl = &x
+				continue
+			}
+		}
 		state := stateAborted // the primary is released: finished
 		if prim.kind == slotLock {
 			state = prim.lock.state

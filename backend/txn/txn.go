@@ -30,6 +30,12 @@ func WithTimeout(d time.Duration) Option { return func(s *Store) { s.timeout = d
 // tests; default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
+// WithSequentialRelease makes a commit release its locks one at a time, in
+// key order, rather than all at once, so that its store calls come in an
+// order fixed by the keys (for tests that schedule the calls
+// deterministically; the default releases in parallel).
+func WithSequentialRelease() Option { return func(s *Store) { s.sequential = true } }
+
 // Store is the wrapper Wrap returns: a backend.Store and backend.Committer
 // over a store that offers only per-key CAS. Wrap's result also implements
 // backend.Lister and backend.Syncer when the wrapped store does. Store is
@@ -38,6 +44,8 @@ type Store struct {
 	inner   backend.Store
 	timeout time.Duration
 	now     func() time.Time
+	// sequential releases a commit's locks one at a time.
+	sequential bool
 
 	mu   sync.Mutex
 	seen map[string]time.Time // record key -> when this client first met it
