@@ -118,7 +118,7 @@ func (c *core) reclaimWalk(ctx context.Context, s snapInfo, t snapTable) ([]bloc
 			continue
 		}
 		inos = append(inos, ino)
-		if shared, err := c.everShared(ctx, ino, rs, rn); err != nil {
+		if shared, err := c.everShared(ctx, ino, rs, rn, next == c); err != nil {
 			return nil, nil, err
 		} else if shared {
 			// A reflink copy (reflink.go) may hold these blocks from
@@ -191,15 +191,21 @@ func recordRefs(ctx context.Context, v *core, n *inode) (map[blockRef]bool, erro
 // flagShared. flagShared is never cleared, so a clone made after the
 // snapshot shows in the newest record even when the next holder no longer
 // has the inode.
-func (c *core) everShared(ctx context.Context, ino uint64, rs, rn *inode) (bool, error) {
+//
+// rnLive says rn was read fresh from the live tree: it is then the newest
+// record already (or, when nil, the inode is gone and only its gone record
+// is left to read), which saves a round trip per changed inode.
+func (c *core) everShared(ctx context.Context, ino uint64, rs, rn *inode, rnLive bool) (bool, error) {
 	if rs.flags&flagShared != 0 || rn != nil && rn.flags&flagShared != 0 {
 		return true, nil
 	}
-	if rs.isDir() {
+	if rs.isDir() || rnLive && rn != nil {
 		return false, nil
 	}
-	key := c.inodeKey(ino)
-	b, _, err := c.inodes.Get(ctx, key)
+	key, b, err := c.inodeKey(ino), []byte(nil), backend.ErrNotFound
+	if !rnLive {
+		b, _, err = c.inodes.Get(ctx, key)
+	}
 	if errors.Is(err, backend.ErrNotFound) {
 		key = c.goneKey(ino)
 		b, _, err = c.inodes.Get(ctx, key)
