@@ -92,15 +92,6 @@ func (c *core) liveEntry(ctx context.Context, e dirEntry) (bool, error) {
 	return !(ci.n.isDir() && ci.n.dead()), nil
 }
 
-// addEntry links child into directory dir under name. An existing live entry
-// is EEXIST.
-func (c *core) addEntry(ctx context.Context, dir uint64, name string, child *inode) error {
-	_, err := c.update(ctx, dir, func(t *tx, d *inode) error {
-		return c.insertEntry(ctx, t, d, dirEntry{name: name, ino: child.ino, typ: child.dirType()})
-	})
-	return err
-}
-
 // insertEntry adds e to directory d within an attempt; an existing live
 // entry is EEXIST, a dangling one (left by a crashed client) is replaced.
 func (c *core) insertEntry(ctx context.Context, t *tx, d *inode, e dirEntry) error {
@@ -127,23 +118,6 @@ func (c *core) insertEntry(ctx context.Context, t *tx, d *inode, e dirEntry) err
 	}
 	d.setEntries(root, gone, e.typ)
 	return nil
-}
-
-// names reports whether name in directory dir (read from the store) names
-// inode ino: how an unknown commit outcome is resolved.
-func (c *core) names(ctx context.Context, dir uint64, name string, ino uint64) (bool, error) {
-	d, err := c.getInode(ctx, dir, 0)
-	if err != nil {
-		return false, err
-	}
-	if !d.n.isDir() {
-		return false, nil
-	}
-	e, found, err := dirLookup(ctx, dirNodes{c}, d.n.inline, name)
-	if err != nil {
-		return false, err
-	}
-	return found && e.ino == ino, nil
 }
 
 // create makes a new inode of the given mode and links it into dir: one

@@ -260,17 +260,6 @@ func (c *core) sharedTreeUpdate(ctx context.Context, rec *tx, n *inode, ups []bl
 	return root, h, nil
 }
 
-// commitWithRefs publishes an inode (a CAS from old) together with the
-// count changes of its attempt, in one multi-key commit.
-func (c *core) commitWithRefs(ctx context.Context, key string, old backend.Version, val []byte, refs []backend.Op) (backend.Version, error) {
-	ops := append([]backend.Op{{Key: key, Old: old, Value: val}}, refs...)
-	vers, err := backend.Commit(ctx, c.inodes, ops)
-	if err != nil {
-		return backend.NoVersion, err
-	}
-	return vers[0], nil
-}
-
 // destroyShared deletes an unlinked inode whose tree may share blocks: the
 // delete and the count changes of dropping its tree are one commit, and
 // only the blocks no other tree references are freed.
