@@ -2,6 +2,7 @@ package voldfs
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -111,6 +112,7 @@ type xpending struct {
 	reads  []string
 	writes []string
 	all    bool // depends on every call (a fault)
+	step   int  // the step it ran at
 }
 
 // dependent reports whether a and b may not commute.
@@ -182,6 +184,7 @@ func (s *xsched) dispatch() {
 	s.enabled = append(s.enabled, ids)
 	s.asleep = append(s.asleep, maps.Clone(s.sleep))
 	p := s.waiting[pick][0]
+	p.step = len(s.trace)
 	s.trace = append(s.trace, fmt.Sprintf("%d r%v w%v", pick, p.reads, p.writes))
 	// The clients explored before pick at this step, and those asleep,
 	// stay asleep while what runs commutes with their calls.
@@ -225,7 +228,7 @@ func (s *xsched) done(id int) {
 
 // call runs one store call of client id, reading and writing keys, through
 // the scheduler: apply does it, lose replaces its result by a lost reply.
-func (s *xsched) call(id int, reads, writes []string, apply func() error, lose func()) error {
+func (s *xsched) call(id int, reads, writes []string, apply func() error, lose func(), desc ...func() string) error {
 	s.mu.Lock()
 	if s.dead[id] {
 		s.mu.Unlock()
@@ -258,11 +261,13 @@ func (s *xsched) call(id int, reads, writes []string, apply func() error, lose f
 		lose()
 		return errCrashed
 	case "lost":
-		apply()
+		err = apply()
+		s.describe(p, err, desc)
 		lose()
 		err = errLost
 	default:
 		err = apply()
+		s.describe(p, err, desc)
 	}
 	s.mu.Lock()
 	if kind != "" {
@@ -271,6 +276,51 @@ func (s *xsched) call(id int, reads, writes []string, apply func() error, lose f
 	s.dispatch()
 	s.mu.Unlock()
 	return err
+}
+
+var xtracing = os.Getenv("VOLDFS_EXPLORE_TRACE") == "1"
+
+// describe adds what call p did to its step in the trace.
+func (s *xsched) describe(p *xpending, err error, desc []func() string) {
+	if !xtracing {
+		return
+	}
+	d := ""
+	if err != nil {
+		d = " err=" + err.Error()
+	}
+	for _, f := range desc {
+		d += " " + f()
+	}
+	s.mu.Lock()
+	s.trace[p.step] += " ->" + d
+	s.mu.Unlock()
+}
+
+// xval describes a stored value for a trace: a txn lock by its primary,
+// id, state and kind.
+func xval(v []byte) string {
+	if len(v) < 2 || v[0] != 0xC1 {
+		if len(v) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("plain(%c,%d)", v[0], len(v))
+	}
+	if v[1] != 'L' {
+		return fmt.Sprintf("txn-%c", v[1])
+	}
+	b := v[2:]
+	n, k := binary.Uvarint(b)
+	b = b[k:]
+	prim := string(b[:n])
+	b = b[n:]
+	id := b[:16]
+	b = b[16:]
+	st := b[1]
+	if st == 0 {
+		st = 's'
+	}
+	return fmt.Sprintf("L(%s,%x,%c,k%d)", prim[len(prim)-4:], id[:2], st, b[0]&0x7f)
 }
 
 // xstore is one client's view of the shared store: every call but those on
@@ -288,7 +338,8 @@ func (st *xstore) Get(ctx context.Context, key string) (v []byte, ver backend.Ve
 	if !st.gated(key) {
 		return st.Store.Get(ctx, key)
 	}
-	err = st.s.call(st.id, []string{key}, nil, func() error { v, ver, err = st.Store.Get(ctx, key); return err }, func() { v, ver = nil, 0 })
+	err = st.s.call(st.id, []string{key}, nil, func() error { v, ver, err = st.Store.Get(ctx, key); return err }, func() { v, ver = nil, 0 },
+		func() string { return fmt.Sprintf("%s v%d", xval(v), ver) })
 	return v, ver, err
 }
 
@@ -296,7 +347,8 @@ func (st *xstore) CAS(ctx context.Context, key string, old backend.Version, val 
 	if !st.gated(key) {
 		return st.Store.CAS(ctx, key, old, val)
 	}
-	err = st.s.call(st.id, nil, []string{key}, func() error { ver, err = st.Store.CAS(ctx, key, old, val); return err }, func() { ver = 0 })
+	err = st.s.call(st.id, nil, []string{key}, func() error { ver, err = st.Store.CAS(ctx, key, old, val); return err }, func() { ver = 0 },
+		func() string { return fmt.Sprintf("cas v%d %s -> v%d", old, xval(val), ver) })
 	return ver, err
 }
 
@@ -304,7 +356,8 @@ func (st *xstore) Delete(ctx context.Context, key string, old backend.Version) e
 	if !st.gated(key) {
 		return st.Store.Delete(ctx, key, old)
 	}
-	return st.s.call(st.id, nil, []string{key}, func() error { return st.Store.Delete(ctx, key, old) }, func() {})
+	return st.s.call(st.id, nil, []string{key}, func() error { return st.Store.Delete(ctx, key, old) }, func() {},
+		func() string { return fmt.Sprintf("delete v%d", old) })
 }
 
 func (st *xstore) Put(ctx context.Context, key string, val []byte) (ver backend.Version, err error) {
@@ -319,7 +372,14 @@ func (st *xstore) GetMulti(ctx context.Context, keys []string) (m map[string]bac
 	if len(keys) == 0 || !st.gated(keys[0]) {
 		return backend.GetMulti(ctx, st.Store, keys)
 	}
-	err = st.s.call(st.id, keys, nil, func() error { m, err = backend.GetMulti(ctx, st.Store, keys); return err }, func() { m = nil })
+	err = st.s.call(st.id, keys, nil, func() error { m, err = backend.GetMulti(ctx, st.Store, keys); return err }, func() { m = nil },
+		func() string {
+			var b strings.Builder
+			for _, k := range keys {
+				fmt.Fprintf(&b, "%s:%s v%d ", k[len(k)-4:], xval(m[k].Value), m[k].Version)
+			}
+			return b.String()
+		})
 	return m, err
 }
 
@@ -640,6 +700,12 @@ type xenv struct {
 
 func newXenv(t *testing.T, useTxn bool) *xenv {
 	ctx := context.Background()
+	if useTxn {
+		// The setup tree's inode numbers decide the keys, and the keys
+		// the order of a commit's locks: fix them, so a run replays in
+		// another process.
+		cryptotest.SetGlobalRandom(t, 1)
+	}
 	s := memory.New()
 	var st backend.Store = s
 	if useTxn {

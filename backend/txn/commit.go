@@ -211,7 +211,14 @@ func (s *Store) lockKey(ctx context.Context, l lock, op backend.Op, sl *slot) (s
 	limit := backend.MaxValueSize(s.inner)
 	for {
 		if sl != nil && sl.kind == slotLock && sl.lock.primary == l.primary && sl.lock.id == l.id {
-			return *sl, nil // an earlier try that reported failure was applied
+			// An earlier try that reported failure was applied. If it
+			// placed the primary, another client may have aborted the
+			// transaction since: it is then rolling the other keys back,
+			// and committing would apply only part of it.
+			if sl.lock.state == stateAborted {
+				return slot{}, errAborted
+			}
+			return *sl, nil
 		}
 		c, err := s.current(ctx, op.Key, sl, func(v view) bool { return v.matches(op.Old) })
 		if err != nil {
@@ -258,6 +265,9 @@ func (s *Store) lockKey(ctx context.Context, l lock, op backend.Op, sl *slot) (s
 // returns it as stored, or errAborted (with the primary as found) if
 // another client aborted the transaction first.
 func (s *Store) commitPrimary(ctx context.Context, prim slot) (slot, error) {
+	if prim.lock.state != statePending {
+		return prim, errAborted // never commit a record another client aborted
+	}
 	l := prim.lock
 	l.state = stateCommitted
 	for {

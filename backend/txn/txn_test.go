@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/voldfs/voldfs/backend"
 	"github.com/voldfs/voldfs/backend/backendtest"
@@ -412,4 +415,134 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("locks left on %v", locks)
 	}
 	t.Logf("transfers: %v", outcomes)
+}
+
+// script is an injector that runs a function of each operation's index.
+type script struct {
+	n  atomic.Int64
+	fn func(n int64, op faulty.Op) error
+}
+
+func (s *script) MaybeError(op faulty.Op, _ string) error { return s.fn(s.n.Add(1)-1, op) }
+
+// TestOwnerMeetsItsAbortedLock loses the reply to each of the owner's
+// store calls i in turn and pauses the owner before its next call, while
+// another client aborts the transaction; that client pauses right after
+// its abort until the owner reaches its call j, for every later j, and
+// then releases the locks. The owner may read its own lock back, aborted:
+// it must start over rather than take the lock as placed and commit it.
+// (The explorer found this: the owner committed the aborted record while
+// the other client rolled the other keys back, and half the transaction
+// applied.)
+func TestOwnerMeetsItsAbortedLock(t *testing.T) {
+	runs := 0
+	for i := int64(0); ; i++ {
+		calls, paused := ownerMeetsAbort(t, i, -1)
+		if calls <= i {
+			t.Logf("%d runs: lost the reply to each of the owner's %d store calls", runs, i)
+			return
+		}
+		runs++
+		for j := i + 2; paused && j < calls; j++ {
+			ownerMeetsAbort(t, i, j)
+			runs++
+		}
+	}
+}
+
+// ownerMeetsAbort makes one run of TestOwnerMeetsItsAbortedLock (j < 0:
+// the other client does not pause) and returns how many calls the owner
+// made and whether it reached call i+1 (and paused there).
+func ownerMeetsAbort(t *testing.T, i, j int64) (int64, bool) {
+	w := newWorld(t)
+	park1, release1 := make(chan struct{}), make(chan struct{})
+	park2, release2 := make(chan struct{}), make(chan struct{})
+	sc := &script{fn: func(n int64, _ faulty.Op) error {
+		switch n {
+		case i:
+			return faulty.ErrReplyLost
+		case i + 1:
+			close(park1)
+			<-release1
+		case j:
+			close(park2)
+			<-release2
+		}
+		return nil
+	}}
+	owner := txn.Wrap(faulty.Wrap(casOnly{w.m}, sc))
+	done := make(chan error, 1)
+	go func() {
+		_, err := backend.Commit(ctx, owner, w.ops())
+		done <- err
+	}()
+	check := func(err error) {
+		t.Helper()
+		st := w.state(t, txn.Wrap(w.m))
+		if err == nil {
+			require.Equal(t, "new", st, "lost reply %d, pause %d: after the owner's Commit", i, j)
+		} else {
+			require.NotErrorIs(t, err, backend.ErrConflict, "lost reply %d, pause %d", i, j)
+			require.Contains(t, []string{"old", "new"}, st, "lost reply %d, pause %d: Commit: %v", i, j, err)
+		}
+	}
+	select {
+	case err := <-done:
+		// The lost reply ended the Commit (a read's, or the last call's),
+		// or the owner made fewer calls.
+		check(err)
+		return sc.n.Load(), false
+	case <-park1:
+	}
+	now := time.Now()
+	var armed, wrote atomic.Bool
+	otherParked, otherRelease := make(chan struct{}), make(chan struct{})
+	other := txn.Wrap(faulty.Wrap(casOnly{w.m}, &script{fn: func(_ int64, op faulty.Op) error {
+		switch {
+		case !armed.Load() || j < 0:
+		case wrote.Load():
+			armed.Store(false)
+			close(otherParked)
+			<-otherRelease
+		case op.IsWrite():
+			wrote.Store(true) // the abort
+		}
+		return nil
+	}}), txn.WithTimeout(time.Second), txn.WithClock(func() time.Time { return now }))
+	w.state(t, other) // first sight of the record
+	now = now.Add(2 * time.Second)
+	armed.Store(true)
+	otherDone := make(chan struct{})
+	go func() {
+		defer close(otherDone)
+		w.state(t, other) // aborts the record (and pauses right after)
+	}()
+	if j >= 0 {
+		select {
+		case <-otherParked:
+		case <-otherDone:
+		}
+	} else {
+		<-otherDone
+	}
+	close(release1)
+	var err error
+	finished := false
+	select {
+	case <-park2:
+	case err = <-done:
+		finished = true
+	}
+	if j >= 0 {
+		close(otherRelease)
+		<-otherDone
+	}
+	close(release2)
+	if !finished {
+		err = <-done
+	}
+	<-otherDone
+	check(err)
+	require.Empty(t, leftovers(t, w.m), "lost reply %d, pause %d: locks left", i, j)
+	return sc.n.Load(), true
 }
