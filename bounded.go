@@ -47,3 +47,13 @@ func (c *core) shared(ctx context.Context, key string, fetch func(ctx context.Co
 		return nil, ctx.Err()
 	}
 }
+
+// step returns the context of one step of an operation that may itself
+// wait longer than OpTimeout (a blocking lock waits for its holder): the
+// step, a few store calls, ends at ctx or after OpTimeout.
+func (c *core) step(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.opTimeout > 0 {
+		return context.WithTimeout(ctx, c.opTimeout)
+	}
+	return ctx, func() {}
+}

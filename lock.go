@@ -153,6 +153,8 @@ func apply(ls []lockEnt, req lockEnt) []lockEnt {
 // readLocks reads inode ino's lock table.
 func (c *core) readLocks(ctx context.Context, ino uint64) ([]lockEnt, backend.Version, error) {
 	key := c.lockKey(ino)
+	ctx, cancel := c.step(ctx)
+	defer cancel()
 	b, ver, err := c.inodes.Get(ctx, key)
 	if errors.Is(err, backend.ErrNotFound) {
 		return nil, backend.NoVersion, nil
@@ -169,6 +171,8 @@ func (c *core) readLocks(ctx context.Context, ino uint64) ([]lockEnt, backend.Ve
 // changed it first.
 func (c *core) writeLocks(ctx context.Context, ino uint64, ver backend.Version, ls []lockEnt) (backend.Version, error) {
 	key := c.lockKey(ino)
+	ctx, cancel := c.step(ctx)
+	defer cancel()
 	if len(ls) == 0 {
 		if ver == backend.NoVersion {
 			return backend.NoVersion, nil
@@ -515,6 +519,8 @@ func (c *core) dropSession(ctx context.Context, s *session, ino uint64) error {
 // dropped and the open state re-read (unless it holds buffered writes), so
 // this holder reads what the previous one committed.
 func (c *core) lockBoundary(ctx context.Context, ino uint64, acquired bool) error {
+	ctx, cancel := c.step(ctx)
+	defer cancel()
 	if acquired {
 		c.dropInode(ino)
 	}

@@ -40,7 +40,11 @@ type session struct {
 	key     string
 	timeout time.Duration
 
-	stop, done chan struct{}
+	// quit ends the heartbeat, and a beat in flight, at FS.Close; done
+	// is closed when the heartbeat has returned.
+	quit       context.Context
+	stop       context.CancelFunc
+	done       chan struct{}
 
 	mu      sync.Mutex
 	ver     backend.Version // of the record as this session last wrote it
@@ -158,7 +162,7 @@ func (c *core) session(ctx context.Context) (*session, error) {
 	if timeout == 0 {
 		timeout = DefaultLockTimeout
 	}
-	s := &session{c: c, timeout: timeout, stop: make(chan struct{}), done: make(chan struct{}),
+	s := &session{c: c, timeout: timeout, done: make(chan struct{}),
 		held: map[uint64]bool{}, fileIDs: map[*File]uint64{}, seen: map[uint64]*watch{}, tables: map[uint64]lockTable{}, inoMu: map[uint64]*inoMutex{}}
 	for {
 		var b [8]byte
@@ -166,7 +170,9 @@ func (c *core) session(ctx context.Context) (*session, error) {
 		s.id = binary.BigEndian.Uint64(b[:]) | 1
 		s.key = c.sessionKey(s.id)
 		sent := nanotime()
-		ver, err := c.inodes.CAS(ctx, s.key, backend.NoVersion, encodeSession(0, timeout))
+		sctx, cancel := c.step(ctx)
+		ver, err := c.inodes.CAS(sctx, s.key, backend.NoVersion, encodeSession(0, timeout))
+		cancel()
 		if errors.Is(err, backend.ErrConflict) {
 			continue // an id in use: draw again
 		}
@@ -179,6 +185,7 @@ func (c *core) session(ctx context.Context) (*session, error) {
 		break
 	}
 	l.s = s
+	s.quit, s.stop = context.WithCancel(context.Background())
 	go s.heartbeat()
 	return s, nil
 }
@@ -223,7 +230,7 @@ func (s *session) heartbeat() {
 	defer tk.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-s.quit.Done():
 			return
 		case <-tk.C:
 		}
@@ -247,7 +254,7 @@ func (s *session) beat() {
 	}
 	ver, next := s.ver, s.counter+1
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout/4)
+	ctx, cancel := context.WithTimeout(s.quit, s.timeout/4)
 	defer cancel()
 	sent := nanotime()
 	nv, err := s.c.inodes.CAS(ctx, s.key, ver, encodeSession(next, s.timeout))
@@ -306,6 +313,8 @@ func (s *session) alive(ctx context.Context, id uint64) (bool, error) {
 		}
 	}
 	s.mu.Unlock()
+	ctx, cancel := c.step(ctx)
+	defer cancel()
 	b, ver, err := c.inodes.Get(ctx, key)
 	if errors.Is(err, backend.ErrNotFound) {
 		s.forget(id)
@@ -372,9 +381,15 @@ func (l *lockState) close() {
 	if s == nil {
 		return
 	}
-	close(s.stop)
+	s.stop()
 	<-s.done
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Releasing takes at most OpTimeout (10 s without one): what it
+	// leaves, other clients break once the session's record goes stale.
+	d := 10 * time.Second
+	if s.c.opTimeout > 0 {
+		d = s.c.opTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	s.mu.Lock()
 	inos := make([]uint64, 0, len(s.held))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,7 +93,8 @@ func (h *stallStore) Close() error { return nil }
 // hangWorkload is a sequence of calls that covers the waits of issue #12
 // (item 5): write-behind uploads (WriteFile, Write of full blocks), the
 // deletion of a file whose last link goes (Remove), RemoveAll, a rename,
-// File.Sync and Close, FS.Sync and FS.Close. Each step is timed by the
+// File.Sync and Close, a lock, FS.Sync and FS.Close (which releases the
+// lock). Each step is timed by the
 // caller; errors are expected once the store stops answering.
 func hangWorkload(f *FS, step func(name string, fn func() error)) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 4096*5/16) // 5 blocks
@@ -105,6 +107,12 @@ func hangWorkload(f *FS, step func(name string, fn func() error)) {
 		step("File.Sync", w.Sync)
 		step("Write more", func() error { _, err := w.Write(big[:4096*2]); return err })
 		step("File.Close", w.Close)
+	}
+	// A lock held until FS.Close, which releases it (and the session).
+	var l *File
+	step("Create locked", func() (err error) { l, err = f.Create("e/locked"); return err })
+	if l != nil {
+		step("Flock", func() error { return l.Flock(context.Background(), syscall.LOCK_EX|syscall.LOCK_NB) })
 	}
 	step("Rename", func() error { return f.Rename("d/small", "e/small") })
 	step("Remove", func() error { return f.Remove("d/big") })
