@@ -42,9 +42,9 @@ type session struct {
 
 	// quit ends the heartbeat, and a beat in flight, at FS.Close; done
 	// is closed when the heartbeat has returned.
-	quit       context.Context
-	stop       context.CancelFunc
-	done       chan struct{}
+	quit context.Context
+	stop context.CancelFunc
+	done chan struct{}
 
 	mu      sync.Mutex
 	ver     backend.Version // of the record as this session last wrote it
