@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -693,6 +694,12 @@ type xenv struct {
 	setup *memory.Store
 	orig  map[uint64]bool // the setup tree's inodes
 	txn   bool            // clients commit through the txn fallback
+	// steps is how long, on the virtual clock, a txn client lets a
+	// pending transaction block it before it aborts it, in scheduled
+	// calls (1: aggressive aborts, a client's pending transaction is
+	// aborted by the other almost at once); VOLDFS_EXPLORE_TXN_STEPS
+	// overrides it.
+	steps int
 	nruns atomic.Int64
 	ops   atomic.Int64
 	crash atomic.Int64 // runs whose fault was reached
@@ -723,7 +730,7 @@ func newXenv(t *testing.T, useTxn bool) *xenv {
 			orig[e] = true
 		}
 	}
-	return &xenv{setup: s, orig: orig, txn: useTxn}
+	return &xenv{setup: s, orig: orig, txn: useTxn, steps: envInt("VOLDFS_EXPLORE_TXN_STEPS", 10)}
 }
 
 // copyStore returns a new memory store with the setup store's keys.
@@ -745,17 +752,19 @@ func (e *xenv) copyStore(t testing.TB) *memory.Store {
 // timing abandoned transactions on clock, or the wall clock if nil).
 func (e *xenv) open(t testing.TB, s backend.Store, clock func() time.Time) *FS {
 	if e.txn {
-		opts := []txn.Option{txn.WithTimeout(txnTimeout())}
+		opts := []txn.Option{txn.WithTimeout(time.Duration(e.steps) * xstep)}
 		if os.Getenv("VOLDFS_EXPLORE_TXN_PARALLEL") != "1" {
 			// A commit's parallel releases would race for the scheduler.
 			opts = append(opts, txn.WithSequentialRelease())
 		}
 		if clock != nil {
-			opts = append(opts, txn.WithClock(clock))
+			// Scheduled clients need not sleep: the scheduler decides
+			// who goes next, and the virtual clock when to abort.
+			opts = append(opts, txn.WithClock(clock), txn.WithWait(func(ctx context.Context, _ time.Duration) error { return ctx.Err() }))
 		}
 		s = txn.Wrap(s, opts...)
 	}
-	f, err := Open(context.Background(), s, &Options{Name: "x", AttrTimeout: -1})
+	f, err := Open(context.Background(), s, &Options{Name: "x", AttrTimeout: -1, noBackoff: clock != nil})
 	require.NoError(t, err)
 	return f
 }
@@ -823,7 +832,7 @@ func (e *xenv) run(t *testing.T, c xcase, fault xfault, prefix []int, rng *rand.
 	res := xresult{picks: sch.picks, enabled: sch.enabled, asleep: sch.asleep, blocked: sch.blocked, hit: sch.hit, calls: sch.calls, trace: sch.trace, seed: cseed}
 	replay := fmt.Sprintf("VOLDFS_EXPLORE=%q", c.name+"/"+fault.String()+"/"+picksString(sch.picks))
 	if e.txn {
-		replay = fmt.Sprintf("VOLDFS_EXPLORE_TXN=1 VOLDFS_EXPLORE_TXN_STEPS=%d VOLDFS_EXPLORE_TXN_SEED=%d %s", txnTimeout()/xstep, cseed, replay)
+		replay = fmt.Sprintf("VOLDFS_EXPLORE_TXN_STEPS=%d VOLDFS_EXPLORE_TXN_SEED=%d %s", e.steps, cseed, replay)
 	}
 	if len(sch.picks) > maxSteps {
 		t.Fatalf("%s: %d steps: a livelock? replay with %s", c.name, len(sch.picks), replay)
@@ -895,6 +904,17 @@ func (e *xenv) setupModel(t *testing.T) *nsModel {
 	m := readModel(t, f)
 	setupModels.Store(e, m)
 	return m.clone()
+}
+
+// traceSum is a digest of a run's trace (the keys each step read and
+// wrote), to compare runs in different processes.
+func traceSum(trace []string) string {
+	h := fnv.New64a()
+	for _, x := range trace {
+		h.Write([]byte(x))
+		h.Write([]byte{0})
+	}
+	return fmt.Sprintf("%016x", h.Sum64())
 }
 
 func picksString(p []int) string {
@@ -969,7 +989,7 @@ func replayExplore(t *testing.T, e *xenv) bool {
 		c.ops = append(c.ops, xops[i])
 	}
 	r := e.run(t, c, fault, parsePicks(parts[2]), nil)
-	t.Logf("replayed %s %v under %v: %d steps", c.name, c.ops, fault, len(r.picks))
+	t.Logf("replayed %s %v under %v: %d steps, trace %s", c.name, c.ops, fault, len(r.picks), traceSum(r.trace))
 	return true
 }
 
@@ -993,6 +1013,10 @@ var faultKinds = []string{"crash", "crash-applied", "lost"}
 type xplan struct {
 	free, perFault int
 	random         bool // seeded random runs instead of depth-first ones
+	// stride > 1 injects faults at every stride-th call only, from an
+	// offset that differs by case, client and kind of fault, so that the
+	// cases together still meet every call index.
+	stride int
 }
 
 // all is a count that exhausts every case.
@@ -1038,9 +1062,13 @@ func (e *xenv) explorePairs(t *testing.T, cases []xcase, plan xplan) {
 		if !done {
 			incomplete++
 		}
+		stride := max(plan.stride, 1)
 		for id, k := range calls {
 			for call := 0; call < k && plan.perFault > 0; call++ {
-				for _, kind := range faultKinds {
+				for ki, kind := range faultKinds {
+					if (call+id+ki+len(c.name)+int(c.name[0]))%stride != 0 {
+						continue
+					}
 					faultPoints++
 					if _, done, _ := e.runs(t, c, xfault{id, call, kind}, plan.perFault, plan.random || plan.perFault < all); !done {
 						incomplete++
@@ -1088,32 +1116,45 @@ func TestExplorePairs(t *testing.T) {
 // commits: every client commits through the txn fallback, whose reads,
 // locks, commit points and releases are scheduled one by one. A client
 // that meets a pending transaction waits for it (so the interleavings are
-// unbounded) and aborts it after 1 ms of its clock, so the runs are seeded
-// random ones: 8 per pair (VOLDFS_EXPLORE_TXN_RUNS); under -short one pair
-// in four. VOLDFS_EXPLORE_FAULT_RUNS=n adds n runs with a crash or lost
-// reply at every call.
+// unbounded) and aborts it after a number of scheduled calls, so the runs
+// are seeded random ones: per pair, VOLDFS_EXPLORE_TXN_RUNS (default 8)
+// with no fault and VOLDFS_EXPLORE_FAULT_RUNS (default 1) with a crash or
+// a lost reply at every fifth call (VOLDFS_EXPLORE_FAULT_STRIDE=1: at
+// every call; about 80000 runs, 10 minutes under -race). It runs twice:
+// with aborts after 10 calls, and with aggressive aborts after 1, where
+// almost every wait ends in an abort racing its owner's commit. Under
+// -short, one pair in four and only the first.
 //
 // The clients time abandoned transactions on a virtual clock (xsched.now)
 // and draw ids from a per-run crypto/rand stream, so a failing run replays
-// from the string it prints. VOLDFS_EXPLORE_TXN_STEPS sets the abort
-// timeout in scheduled calls (1: aggressive aborts); the release order is
-// fixed unless VOLDFS_EXPLORE_TXN_PARALLEL=1 (then runs may not replay).
+// from the string it prints (VOLDFS_EXPLORE_TXN_STEPS sets the abort
+// timeout). The release order is fixed unless VOLDFS_EXPLORE_TXN_PARALLEL=1
+// (then runs may not replay).
 func TestExplorePairsTxn(t *testing.T) {
-	e := newXenv(t, true)
-	cases := pairCases()
-	if replayExplore(t, e) {
-		return
-	}
-	if testing.Short() {
-		var some []xcase
-		for i, c := range cases {
-			if i%4 == 0 {
-				some = append(some, c)
+	for _, steps := range []int{10, 1} {
+		t.Run(fmt.Sprintf("abort-after-%d", steps), func(t *testing.T) {
+			if testing.Short() && steps == 1 {
+				t.Skip("-short explores with one abort timeout")
 			}
-		}
-		cases = some
+			e := newXenv(t, true)
+			e.steps = envInt("VOLDFS_EXPLORE_TXN_STEPS", steps)
+			cases := pairCases()
+			if replayExplore(t, e) {
+				return
+			}
+			if testing.Short() {
+				var some []xcase
+				for i, c := range cases {
+					if i%4 == 0 {
+						some = append(some, c)
+					}
+				}
+				cases = some
+			}
+			e.explorePairs(t, cases, xplan{free: envInt("VOLDFS_EXPLORE_TXN_RUNS", 8), perFault: envInt("VOLDFS_EXPLORE_FAULT_RUNS", 1),
+				random: true, stride: envInt("VOLDFS_EXPLORE_FAULT_STRIDE", 5)})
+		})
 	}
-	e.explorePairs(t, cases, xplan{free: envInt("VOLDFS_EXPLORE_TXN_RUNS", 8), perFault: envInt("VOLDFS_EXPLORE_FAULT_RUNS", 0), random: true})
 }
 
 // TestExploreTriples runs seeded random interleavings of triples of
@@ -1121,7 +1162,24 @@ func TestExplorePairsTxn(t *testing.T) {
 // triples, default 300, 60 under -short), each with no fault and with one
 // fault at a seeded call.
 func TestExploreTriples(t *testing.T) {
-	e := newXenv(t, false)
+	n := 300
+	if testing.Short() {
+		n = 60
+	}
+	exploreTriples(t, newXenv(t, false), envInt("VOLDFS_EXPLORE_TRIPLES", n))
+}
+
+// TestExploreTriplesTxn is TestExploreTriples through the txn fallback
+// (see TestExplorePairsTxn), as many triples.
+func TestExploreTriplesTxn(t *testing.T) {
+	n := 300
+	if testing.Short() {
+		n = 60
+	}
+	exploreTriples(t, newXenv(t, true), envInt("VOLDFS_EXPLORE_TRIPLES", n))
+}
+
+func exploreTriples(t *testing.T, e *xenv, n int) {
 	if replayExplore(t, e) {
 		return
 	}
@@ -1130,13 +1188,6 @@ func TestExploreTriples(t *testing.T) {
 		var err error
 		seed, err = strconv.ParseUint(v, 10, 64)
 		require.NoError(t, err)
-	}
-	n := 300
-	if testing.Short() {
-		n = 60
-	}
-	if v := os.Getenv("VOLDFS_EXPLORE_TRIPLES"); v != "" {
-		n, _ = strconv.Atoi(v)
 	}
 	t.Logf("seed %d (VOLDFS_SEED replays)", seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x3c))
@@ -1156,12 +1207,4 @@ func TestExploreTriples(t *testing.T) {
 		}
 	}
 	t.Logf("%d triples: %d runs (%d operations), %d reached their fault", n, e.nruns.Load(), e.ops.Load(), e.crash.Load())
-}
-
-// txnTimeout is how long, on the explorer's virtual clock, a client lets a
-// pending transaction block it before it aborts it: 10 scheduled calls
-// (xstep each), or VOLDFS_EXPLORE_TXN_STEPS of them (1: aggressive aborts,
-// a client's pending transaction is aborted by the other almost at once).
-func txnTimeout() time.Duration {
-	return time.Duration(envInt("VOLDFS_EXPLORE_TXN_STEPS", 10)) * xstep
 }

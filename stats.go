@@ -185,6 +185,9 @@ func (s *counters) op(op string) { s.ops[opKindOf(op)].Add(1) }
 // backoff is backoff, counted as a retry.
 func (c *core) backoff(ctx context.Context, attempt int) error {
 	c.stats.retries.Add(1)
+	if c.noBackoff {
+		return ctx.Err()
+	}
 	return backoff(ctx, attempt)
 }
 

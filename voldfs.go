@@ -76,6 +76,10 @@ type Options struct {
 	// write a lock of one extra key (doc.go, "Snapshots"). Stores with
 	// native commits allow snapshots without it, at no cost.
 	Snapshots bool
+
+	// noBackoff retries a conflict at once (for tests whose scheduler
+	// decides who goes next, where sleeping only costs time).
+	noBackoff bool
 }
 
 // FS is a voldfs filesystem opened on a store. It is safe for concurrent use.
@@ -100,6 +104,7 @@ type core struct {
 	wbuf      int
 	par       int
 	opTimeout time.Duration
+	noBackoff bool // Options.noBackoff
 	uid, gid  uint32
 
 	cache    *blockCache // immutable block payloads (decoded, for index nodes)
@@ -153,6 +158,7 @@ func newCore(ctx context.Context, s backend.Store, o *Options) (*core, error) {
 		wbuf:       16 << 20,
 		par:        8,
 		opTimeout:  o.OpTimeout,
+		noBackoff:  o.noBackoff,
 		uid:        uint32(os.Getuid()),
 		gid:        uint32(os.Getgid()),
 		inodeCache: make(map[uint64]*cachedInode),

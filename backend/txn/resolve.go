@@ -126,7 +126,7 @@ func (s *Store) current(ctx context.Context, key string, sl *slot, wait func(vie
 		case wait == nil || !wait(v):
 			return cur{sl: *sl, v: v}, nil
 		default:
-			if err := b.wait(ctx); err != nil {
+			if err := b.wait(ctx, s.wait); err != nil {
 				return cur{}, err
 			}
 		}
@@ -227,13 +227,17 @@ func (s *Store) finish(ctx context.Context, key string, sl slot, state byte) err
 // backoff waits with jittered exponential delays, from 200µs up to 20ms.
 type backoff struct{ d time.Duration }
 
-func (b *backoff) wait(ctx context.Context) error {
+func (b *backoff) wait(ctx context.Context, sleep func(context.Context, time.Duration) error) error {
 	if b.d == 0 {
 		b.d = 200 * time.Microsecond
 	}
-	t := time.NewTimer(b.d/2 + rand.N(b.d))
-	defer t.Stop()
+	d := b.d/2 + rand.N(b.d)
 	b.d = min(2*b.d, 20*time.Millisecond)
+	if sleep != nil {
+		return sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()

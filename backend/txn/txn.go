@@ -36,6 +36,14 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // deterministically; the default releases in parallel).
 func WithSequentialRelease() Option { return func(s *Store) { s.sequential = true } }
 
+// WithWait replaces how a client waits between two looks at a key that a
+// pending transaction holds (default: a jittered exponential backoff from
+// 200µs to 20ms, d being the delay it chose). For tests that schedule every
+// store call themselves, where real waiting only costs time.
+func WithWait(wait func(ctx context.Context, d time.Duration) error) Option {
+	return func(s *Store) { s.wait = wait }
+}
+
 // Store is the wrapper Wrap returns: a backend.Store and backend.Committer
 // over a store that offers only per-key CAS. Wrap's result also implements
 // backend.Lister and backend.Syncer when the wrapped store does. Store is
@@ -46,6 +54,7 @@ type Store struct {
 	now     func() time.Time
 	// sequential releases a commit's locks one at a time.
 	sequential bool
+	wait       func(ctx context.Context, d time.Duration) error // nil: sleep
 
 	mu   sync.Mutex
 	seen map[string]time.Time // record key -> when this client first met it
