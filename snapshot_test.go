@@ -292,7 +292,7 @@ func fsckSnap(t *testing.T, f *FS) *FsckReport {
 
 // countKeys counts s's keys under prefix, by the part after it up to the
 // first slash ("b", "i", "v", "super", ...).
-func countKeys(t *testing.T, s backend.Store, prefix string) map[string]int {
+func countKeys(t testing.TB, s backend.Store, prefix string) map[string]int {
 	t.Helper()
 	m := map[string]int{}
 	require.NoError(t, backend.List(context.Background(), s, prefix, func(key string) error {
