@@ -712,7 +712,7 @@ type xenv struct {
 	// garbage are the keys of blocks no inode references, written long
 	// ago (xgarbageBorn), that the setup leaves for the gc op.
 	garbage []string
-	txn   bool            // clients commit through the txn fallback
+	txn     bool // clients commit through the txn fallback
 	// steps is how long, on the virtual clock, a txn client lets a
 	// pending transaction block it before it aborts it, in scheduled
 	// calls (1: aggressive aborts, a client's pending transaction is
