@@ -25,13 +25,23 @@ type FsckOptions struct {
 	GC bool
 	// Grace protects objects younger than this from repair and GC, since a
 	// live client may be about to link them (a create in flight, a commit
-	// being published). Default 1 hour.
+	// being published). Default 1 hour. With GC beside live clients it
+	// must exceed MaxUnpublished plus the clients' clock skew; a negative
+	// Grace judges everything at once (for a filesystem no client uses).
 	Grace time.Duration
 	// Progress, if set, is called with the run's progress at most a few
 	// times a second, and once at the end (Phase "done"); with GC, after
 	// the garbage blocks are deleted. It runs on Fsck's goroutine.
 	Progress func(FsckProgress)
 }
+
+// MaxUnpublished bounds the age of a block when a commit publishes it. A
+// block is uploaded before the commit that references it (a full block of
+// a file being written goes at once, and the file may stay open for
+// hours), and GC deletes unreferenced blocks older than its grace period:
+// so a commit uploads again, under a new name, any block of its own older
+// than MaxUnpublished (by its clock) instead of publishing it.
+const MaxUnpublished = 10 * time.Minute
 
 // Problem is one inconsistency Fsck found.
 type Problem struct {

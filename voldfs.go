@@ -80,6 +80,8 @@ type Options struct {
 	// noBackoff retries a conflict at once (for tests whose scheduler
 	// decides who goes next, where sleeping only costs time).
 	noBackoff bool
+	// maxUnpublished replaces MaxUnpublished (for tests).
+	maxUnpublished time.Duration
 }
 
 // FS is a voldfs filesystem opened on a store. It is safe for concurrent use.
@@ -105,7 +107,10 @@ type core struct {
 	par       int
 	opTimeout time.Duration
 	noBackoff bool // Options.noBackoff
-	uid, gid  uint32
+	// maxUnpublished: a commit uploads again a block of its own older than
+	// this (MaxUnpublished), so that GC never deletes what it publishes.
+	maxUnpublished time.Duration
+	uid, gid       uint32
 
 	cache    *blockCache // immutable block payloads (decoded, for index nodes)
 	dirCache *blockCache // decoded directory trie nodes
@@ -152,19 +157,20 @@ func newCore(ctx context.Context, s backend.Store, o *Options) (*core, error) {
 		return nil, fmt.Errorf("voldfs: invalid filesystem name %q: %w", name, fs.ErrInvalid)
 	}
 	c := &core{
-		name:       name,
-		prefix:     name + "/",
-		attrTTL:    time.Second,
-		wbuf:       16 << 20,
-		par:        8,
-		opTimeout:  o.OpTimeout,
-		noBackoff:  o.noBackoff,
-		uid:        uint32(os.Getuid()),
-		gid:        uint32(os.Getgid()),
-		inodeCache: make(map[uint64]*cachedInode),
-		maxInodes:  1 << 18,
-		open:       make(map[uint64]*openInode),
-		freeSem:    make(chan struct{}, 4),
+		name:           name,
+		prefix:         name + "/",
+		attrTTL:        time.Second,
+		wbuf:           16 << 20,
+		par:            8,
+		opTimeout:      o.OpTimeout,
+		noBackoff:      o.noBackoff,
+		maxUnpublished: MaxUnpublished,
+		uid:            uint32(os.Getuid()),
+		gid:            uint32(os.Getgid()),
+		inodeCache:     make(map[uint64]*cachedInode),
+		maxInodes:      1 << 18,
+		open:           make(map[uint64]*openInode),
+		freeSem:        make(chan struct{}, 4),
 	}
 	blocks := s
 	if o.Blocks != nil {
@@ -199,6 +205,9 @@ func newCore(ctx context.Context, s backend.Store, o *Options) (*core, error) {
 	c.dirCache = newBlockCache(cs / 4)
 	if o.WriteBuffer > 0 {
 		c.wbuf = o.WriteBuffer
+	}
+	if o.maxUnpublished > 0 {
+		c.maxUnpublished = o.maxUnpublished
 	}
 	if o.Parallelism > 0 {
 		c.par = o.Parallelism

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"syscall"
+	"time"
 )
 
 // Write-back: writes are buffered in an inode's shared open state as dirty
@@ -393,7 +394,8 @@ func (c *core) applyDirty(ctx context.Context, t *tx, n *inode, dirty map[uint64
 		if err != nil {
 			return err
 		}
-		if !d.uploaded.isZero() && d.upBase == cur && !inline && !d.inline {
+		stale := !d.uploaded.isZero() && time.Since(d.uploaded.born()) > c.maxUnpublished
+		if !d.uploaded.isZero() && d.upBase == cur && !inline && !d.inline && !stale {
 			ups[k] = blockUpdate{idx, d.uploaded}
 			return nil
 		}
@@ -411,7 +413,11 @@ func (c *core) applyDirty(ctx context.Context, t *tx, n *inode, dirty map[uint64
 		if err != nil {
 			return err
 		}
-		old[k] = d.uploaded
+		if !stale || !d.mayLive {
+			// (An old upload a commit of unknown outcome used may be
+			// live: GC judges it.)
+			old[k] = d.uploaded
+		}
 		d.uploaded, d.upBase = ref, cur
 		ups[k] = blockUpdate{idx, ref}
 		return nil
