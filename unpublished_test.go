@@ -30,7 +30,7 @@ func TestGCBesideLongOpenFile(t *testing.T) {
 	_, err = w.Write(data[:4096]) // a full block: uploaded in the background
 	require.NoError(t, err)
 	require.NoError(t, w.Commit()) // published: the file exists with its first block
-	_, err = w.Write(data[4096:]) // the second block, uploaded, not published
+	_, err = w.Write(data[4096:])  // the second block, uploaded, not published
 	require.NoError(t, err)
 	time.Sleep(150 * time.Millisecond)
 
