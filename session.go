@@ -406,5 +406,11 @@ func (l *lockState) close() {
 	for _, ino := range inos {
 		_ = s.c.dropSession(ctx, s, ino)
 	}
-	_ = s.c.inodes.Delete(ctx, s.key, ver)
+	if err := s.c.inodes.Delete(ctx, s.key, ver); errors.Is(err, backend.ErrConflict) {
+		// The beat Close cancelled may have been applied: the record is
+		// this session's alone, so delete it at the version it has.
+		if _, v, err := s.c.inodes.Get(ctx, s.key); err == nil {
+			_ = s.c.inodes.Delete(ctx, s.key, v)
+		}
+	}
 }

@@ -27,7 +27,9 @@ type dirtyBlock struct {
 	uploaded blockRef // data as uploaded by an earlier commit attempt
 	upBase   blockRef
 	// mayLive: a commit whose outcome is unknown used uploaded, so a live
-	// tree may reference it; it is then never freed here (GC judges it).
+	// tree may reference it; it is then never freed here (a commit that
+	// replaces it in the tree frees it, or GC). It is cleared when
+	// uploaded changes.
 	mayLive bool
 
 	// A full block is uploaded in the background as soon as it is
@@ -44,7 +46,7 @@ func (d *dirtyBlock) addSpan(lo, hi int) {
 	// The data changes: an upload no longer matches it. writeAt has put
 	// it in the garbage unless a commit with an unknown outcome used it
 	// (mayLive): then it is left to GC.
-	d.uploaded = blockRef{}
+	d.uploaded, d.mayLive = blockRef{}, false
 	// Sequential writes extend the last span; others are merged at commit.
 	if k := len(d.spans); k > 0 && d.spans[k-1][1] >= lo && d.spans[k-1][0] <= lo {
 		d.spans[k-1][1] = max(d.spans[k-1][1], hi)
@@ -214,12 +216,12 @@ func (o *openInode) settle(d *dirtyBlock) {
 	if d.bgErr != nil {
 		return
 	}
-	if !d.uploaded.isZero() {
+	if !d.uploaded.isZero() && !d.mayLive {
 		o.garbage = append(o.garbage, d.uploaded)
 	}
 	// Only a block with no base is uploaded in the background, so the
 	// upload is valid against a tree where the block is still absent.
-	d.uploaded, d.upBase = d.bgRef, blockRef{}
+	d.uploaded, d.upBase, d.mayLive = d.bgRef, blockRef{}, false
 }
 
 // dirtyFor returns the buffer of block idx, materializing it from the
@@ -305,9 +307,11 @@ func (o *openInode) commit(ctx context.Context) error {
 	if err != nil && !errors.Is(err, errOutcomeUnknown) {
 		// No version references the blocks the attempts uploaded (the
 		// file may have been removed meanwhile): free them. A retried
-		// commit uploads again.
+		// commit uploads again. But an upload an earlier commit of
+		// unknown outcome used may be in a live tree: it stays (a later
+		// commit that replaces it in the tree frees it, or GC does).
 		for _, d := range o.dirty {
-			if !d.uploaded.isZero() {
+			if !d.uploaded.isZero() && !d.mayLive {
 				superseded = append(superseded, d.uploaded)
 				d.uploaded = blockRef{}
 			}
@@ -413,12 +417,12 @@ func (c *core) applyDirty(ctx context.Context, t *tx, n *inode, dirty map[uint64
 		if err != nil {
 			return err
 		}
-		if !stale || !d.mayLive {
-			// (An old upload a commit of unknown outcome used may be
-			// live: GC judges it.)
+		if !d.mayLive {
+			// (An upload a commit of unknown outcome used may be live:
+			// the tree frees it when this commit replaces it, or GC.)
 			old[k] = d.uploaded
 		}
-		d.uploaded, d.upBase = ref, cur
+		d.uploaded, d.upBase, d.mayLive = ref, cur, false
 		ups[k] = blockUpdate{idx, ref}
 		return nil
 	})

@@ -32,10 +32,17 @@ func (s *Store) Commit(ctx context.Context, ops []backend.Op) ([]backend.Version
 		}
 		return []backend.Version{v}, nil
 	}
+	var b backoff
 	for {
 		vers, err := s.attempt(ctx, ops)
 		if !errors.Is(err, errAborted) {
 			return vers, err
+		}
+		// Aborted by another client: nothing applied. Let it go ahead
+		// before trying again, or two clients with short timeouts could
+		// abort each other for ever.
+		if err := b.wait(ctx, s.wait); err != nil {
+			return nil, err
 		}
 	}
 }
