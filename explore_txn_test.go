@@ -57,10 +57,11 @@ func TestExploreReplaysInAnotherProcess(t *testing.T) {
 		c     int
 		f     xfault
 		steps int
-	}{{32, xfault{0, 21, "lost"}, 1}, {57, xfault{1, 12, "crash-applied"}, 10}, {100, xfault{}, 1}} {
+	}{{32, xfault{0, 21, "lost"}, 1}, {57, xfault{1, 3, "crash-applied"}, 10}, {100, xfault{}, 1}} {
 		c := cases[k.c]
 		e.steps = k.steps
 		r := e.run(t, c, k.f, nil, rand.New(rand.NewPCG(uint64(k.c), 9)))
+		require.True(t, r.hit || k.f.kind == "", "%s: the run never reached its fault %v", c.name, k.f)
 		cmd := exec.Command(os.Args[0], "-test.run", "^TestExplorePairsTxn$/^abort-after-10$", "-test.v")
 		cmd.Env = append(os.Environ(),
 			"VOLDFS_EXPLORE_TXN_STEPS="+strconv.Itoa(k.steps),
