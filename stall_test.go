@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 
 	"sync/atomic"
 	"syscall"
@@ -22,13 +23,20 @@ import (
 // context's error, as a store client does) or until resume is closed.
 type stallStore struct {
 	*memory.Store
-	at     int64
+	at     atomic.Int64
 	n      atomic.Int64
 	resume chan struct{}
 }
 
+// newStallStore returns a stallStore over s that answers until at is set.
+func newStallStore(s *memory.Store) *stallStore {
+	h := &stallStore{Store: s, resume: make(chan struct{})}
+	h.at.Store(1 << 62)
+	return h
+}
+
 func (h *stallStore) wait(ctx context.Context) error {
-	if h.n.Add(1)-1 < h.at {
+	if h.n.Add(1)-1 < h.at.Load() {
 		return nil
 	}
 	select {
@@ -136,7 +144,7 @@ func TestStoreStopsAnswering(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, f0.Mkdir("d", 0o755))
 		require.NoError(t, f0.Mkdir("e", 0o755))
-		h := &stallStore{Store: s, at: 1 << 62, resume: make(chan struct{})}
+		h := newStallStore(s)
 		f, err := Open(ctx, h, &Options{OpTimeout: opTimeout, AttrTimeout: -1})
 		require.NoError(t, err)
 		h.n.Store(0)
@@ -156,7 +164,7 @@ func TestStoreStopsAnswering(t *testing.T) {
 	var worstAt string
 	for i := 0; i <= total; i += stride {
 		s, h, f := setup()
-		h.at = int64(i)
+		h.at.Store(int64(i))
 		hangWorkload(f, func(name string, fn func() error) {
 			start := time.Now()
 			done := make(chan error, 1)
@@ -244,4 +252,44 @@ func TestSharedFetchOwnDeadline(t *testing.T) {
 			assert.Less(t, time.Since(start), time.Second)
 		})
 	}
+}
+
+// TestBlockingLockStoreStops: a blocking lock waits for another client's
+// holder as long as its context allows, but when the store stops
+// answering while it waits, it returns within OpTimeout (plus a slack) of
+// the stop rather than waiting on.
+func TestBlockingLockStoreStops(t *testing.T) {
+	const opTimeout = 30 * time.Millisecond
+	ctx := context.Background()
+	s := memory.New()
+	g, err := Format(ctx, s, nil)
+	require.NoError(t, err)
+	require.NoError(t, g.WriteFile("l", nil, 0o644))
+	held, err := g.OpenFile("l", os.O_RDWR, 0)
+	require.NoError(t, err)
+	require.NoError(t, held.Flock(ctx, syscall.LOCK_EX))
+	h := newStallStore(s)
+	f, err := Open(ctx, h, &Options{OpTimeout: opTimeout})
+	require.NoError(t, err)
+	w, err := f.OpenFile("l", os.O_RDWR, 0)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- w.Flock(ctx, syscall.LOCK_EX) }()
+	select {
+	case err := <-done:
+		t.Fatalf("the lock was granted or failed while another client held it: %v", err)
+	case <-time.After(200 * time.Millisecond): // it waits for the holder
+	}
+	stopped := time.Now()
+	h.at.Store(h.n.Load()) // the store stops answering now
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		t.Logf("returned %v after the stop: %v", time.Since(stopped), err)
+		assert.Less(t, time.Since(stopped), opTimeout+time.Second)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a waiting lock still waits 10 s after the store stopped")
+	}
+	close(h.resume)
+	require.NoError(t, held.Close())
 }
