@@ -1138,7 +1138,7 @@ func c0ops(cases []xcase) map[string]bool {
 
 // TestExplorePairs runs every interleaving of every pair of operations
 // (each also against itself) with no fault, and seeded random ones
-// (VOLDFS_EXPLORE_FAULT_RUNS of them, default 2, 1 under -short; "all"
+// (VOLDFS_EXPLORE_FAULT_RUNS of them, default 1; "all"
 // runs every interleaving, about 150000 runs) with a crash (the call not
 // applied, or applied) or a lost reply at every call of every client.
 func TestExplorePairs(t *testing.T) {
@@ -1147,10 +1147,7 @@ func TestExplorePairs(t *testing.T) {
 	if replayExplore(t, e) {
 		return
 	}
-	perFault := 2
-	if testing.Short() {
-		perFault = 1
-	}
+	perFault := 1
 	if os.Getenv("VOLDFS_EXPLORE_FAULT_RUNS") == "all" {
 		perFault = all
 	}
